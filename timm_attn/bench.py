@@ -1,0 +1,319 @@
+"""``timm-attn bench``: plugin models side by side with timm baselines, in one interleaved run.
+
+For every model it measures eval-forward throughput (img/s), the time of one training step
+(forward, cross-entropy, backward, SGD step) and that step's peak memory, and counts parameters
+and GMACs (multiply-adds of convolutions and matrix products, one image, eval mode). Timings are
+interleaved: each round runs every model once, so a noisy machine slows all of them alike, and
+the table reports medians over rounds with ratios to the first baseline.
+
+Peak memory on the CPU is the rise of the peak resident set size during one training step, each
+model in a fresh subprocess (the only honest CPU measure: PyTorch keeps no CPU allocator
+statistics); on CUDA it is ``torch.cuda.max_memory_allocated``.
+
+Baselines are timm model names, or ``resnet26_paper`` / ``resnet38_paper``: the bottleneck
+ResNets with [1, 2, 4, 1] and [2, 3, 5, 2] blocks that the SAN paper compares against (timm's own
+``resnet26`` is [2, 2, 2, 2]), built with timm's ``ResNet``.
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+__all__ = ['BenchResult', 'create_bench_model', 'run_bench', 'main']
+
+PAPER_RESNETS = {'resnet26_paper': (1, 2, 4, 1), 'resnet38_paper': (2, 3, 5, 2)}
+DEFAULT_BASELINES = ('resnet26_paper',)
+DEFAULT_MODELS = ('san10_patchwise', 'san10_pairwise')
+
+
+@dataclass
+class BenchResult:
+    model: str
+    baseline: bool
+    params_m: float
+    gmacs: float
+    infer_img_s: float = float('nan')
+    train_step_s: float = float('nan')
+    train_peak_mb: float = float('nan')
+    infer_samples: List[float] = field(default_factory=list)
+    train_samples: List[float] = field(default_factory=list)
+
+
+def create_bench_model(name: str, **kwargs):
+    import timm
+    if name in PAPER_RESNETS:
+        from timm.models.resnet import Bottleneck, ResNet
+        return ResNet(Bottleneck, list(PAPER_RESNETS[name]), **kwargs)
+    import timm_attn  # noqa: F401  (registers the plugin when TIMM_ATTN_AUTOLOAD=0)
+    return timm.create_model(name, **kwargs)
+
+
+def count_gmacs(model, img_size: int, in_chans: int = 3) -> float:
+    """Multiply-adds of one image through ``model`` (eval) counted by torch's FlopCounterMode."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.randn(1, in_chans, img_size, img_size))
+    return counter.get_total_flops() / 2 / 1e9
+
+
+def _sync(device):
+    import torch
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _train_step_fn(model, batch_size: int, img_size: int, device, amp_dtype):
+    import torch
+    import torch.nn.functional as F
+    x = torch.randn(batch_size, 3, img_size, img_size, device=device)
+    y = torch.randint(0, 1000, (batch_size,), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step():
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
+def measure_train_peak(name: str, batch_size: int, img_size: int, device: str, amp: Optional[str],
+                       threads: int) -> float:
+    """Peak memory (MB) of one training step, in a fresh process on the CPU."""
+    if device.startswith('cuda'):
+        import torch
+        model = create_bench_model(name).to(device).train()
+        step = _train_step_fn(model, batch_size, img_size, torch.device(device), _amp_dtype(amp))
+        step()  # optimizer state allocated here, as in a real run
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+    cmd = [sys.executable, '-m', 'timm_attn.bench', '--_peak-child', name, '--train-batch-size', str(batch_size),
+           '--img-size', str(img_size), '--threads', str(threads)] + (['--amp', amp] if amp else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f'peak-memory child for {name} failed:\n{out.stderr[-2000:]}')
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_kb(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'no {field} in /proc/self/status')
+
+
+def _peak_child(name: str, batch_size: int, img_size: int, amp: Optional[str], threads: int) -> float:
+    """Rise of the resident set's high-water mark (VmHWM, reset just before) over one training step.
+    (ru_maxrss would not do: Linux carries the parent's peak over fork and exec.)"""
+    import torch
+    torch.set_num_threads(threads)
+    model = create_bench_model(name).train()
+    step = _train_step_fn(model, batch_size, img_size, torch.device('cpu'), _amp_dtype(amp))
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current RSS
+    base = _rss_kb('VmRSS')
+    step()
+    return max(0.0, (_rss_kb('VmHWM') - base) / 1024)
+
+
+def _amp_dtype(amp: Optional[str]):
+    import torch
+    return {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
+
+
+def _log(msg: str, quiet: bool):
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def run_bench(
+        models: Sequence[str] = DEFAULT_MODELS,
+        baselines: Sequence[str] = DEFAULT_BASELINES,
+        batch_size: int = 8,
+        train_batch_size: int = 16,
+        img_size: int = 224,
+        rounds: int = 5,
+        train_rounds: int = 2,
+        threads: int = 2,
+        device: str = 'cpu',
+        amp: Optional[str] = None,
+        compile: bool = False,
+        measure_memory: bool = True,
+        quiet: bool = False,
+) -> List[BenchResult]:
+    """Run the comparison; returns one ``BenchResult`` per model, baselines first."""
+    import torch
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    amp_dtype = _amp_dtype(amp)
+    names = list(baselines) + [m for m in models if m not in baselines]
+    if not baselines:
+        raise ValueError('at least one baseline is needed (ratios are relative to the first)')
+    results: Dict[str, BenchResult] = {}
+    eval_models, train_steps = {}, {}
+    for i, name in enumerate(names):
+        _log(f'[{i + 1}/{len(names)}] building {name}', quiet)
+        model = create_bench_model(name)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        gmacs = count_gmacs(model, img_size)
+        results[name] = BenchResult(name, name in baselines, round(params, 3), round(gmacs, 3))
+        model = model.to(dev).eval()
+        eval_models[name] = torch.compile(model) if compile else model
+        train_model = create_bench_model(name).to(dev).train()
+        train_model = torch.compile(train_model) if compile else train_model
+        train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, amp_dtype)
+
+    x = torch.randn(batch_size, 3, img_size, img_size, device=dev)
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        for name, model in eval_models.items():  # warm-up (and compilation)
+            model(x)
+        for r in range(rounds):
+            for name, model in eval_models.items():
+                _sync(dev)
+                t = time.perf_counter()
+                model(x)
+                _sync(dev)
+                results[name].infer_samples.append(batch_size / (time.perf_counter() - t))
+            _log(f'eval round {r + 1}/{rounds}: ' + ', '.join(
+                f'{n} {results[n].infer_samples[-1]:.1f} img/s' for n in names), quiet)
+    del eval_models
+
+    for name, step in train_steps.items():  # warm-up: optimizer state, compilation
+        step()
+    for r in range(train_rounds):
+        for name, step in train_steps.items():
+            _sync(dev)
+            t = time.perf_counter()
+            step()
+            _sync(dev)
+            results[name].train_samples.append(time.perf_counter() - t)
+        _log(f'train round {r + 1}/{train_rounds}: ' + ', '.join(
+            f'{n} {results[n].train_samples[-1]:.2f} s' for n in names), quiet)
+    del train_steps
+
+    for name in names:
+        res = results[name]
+        res.infer_img_s = statistics.median(res.infer_samples)
+        res.train_step_s = statistics.median(res.train_samples) if res.train_samples else float('nan')
+        if measure_memory:
+            _log(f'peak memory of a batch-{train_batch_size} training step: {name}', quiet)
+            res.train_peak_mb = measure_train_peak(name, train_batch_size, img_size, device, amp, threads)
+    return [results[n] for n in names]
+
+
+_COLUMNS = [
+    ('model', 'model'), ('params_m', 'params (M)'), ('gmacs', 'GMACs'), ('infer_img_s', 'eval img/s'),
+    ('infer_ratio', 'eval x'), ('train_step_s', 'train step (s)'), ('train_ratio', 'train x'),
+    ('train_peak_mb', 'train peak (MB)'), ('mem_ratio', 'memory x'),
+]
+
+
+def result_rows(results: Sequence[BenchResult]) -> List[Dict[str, object]]:
+    """Table rows with ratios to the first baseline (eval x > 1 is faster, train / memory x < 1 is less)."""
+    ref = results[0]
+    rows = []
+    for r in results:
+        rows.append(dict(
+            model=r.model + (' (baseline)' if r.baseline else ''),
+            params_m=f'{r.params_m:.2f}', gmacs=f'{r.gmacs:.2f}',
+            infer_img_s=f'{r.infer_img_s:.1f}', infer_ratio=f'{r.infer_img_s / ref.infer_img_s:.2f}',
+            train_step_s=f'{r.train_step_s:.2f}', train_ratio=f'{r.train_step_s / ref.train_step_s:.2f}',
+            train_peak_mb=f'{r.train_peak_mb:.0f}', mem_ratio=f'{r.train_peak_mb / ref.train_peak_mb:.2f}',
+        ))
+    return rows
+
+
+def format_markdown(results: Sequence[BenchResult]) -> str:
+    rows = result_rows(results)
+    lines = ['| ' + ' | '.join(title for _, title in _COLUMNS) + ' |',
+             '|' + '---|' * len(_COLUMNS)]
+    lines += ['| ' + ' | '.join(str(row[key]) for key, _ in _COLUMNS) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def format_console(results: Sequence[BenchResult]) -> str:
+    rows = result_rows(results)
+    titles = [title for _, title in _COLUMNS]
+    widths = [max(len(t), *(len(str(r[k])) for r in rows)) for (k, _), t in zip(_COLUMNS, titles)]
+    out = ['  '.join(t.ljust(w) for t, w in zip(titles, widths))]
+    out += ['  '.join(str(r[k]).ljust(w) for (k, _), w in zip(_COLUMNS, widths)) for r in rows]
+    return '\n'.join(out)
+
+
+def write_outputs(results: Sequence[BenchResult], out_dir: str, settings: Dict[str, object]) -> List[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path, md_path, json_path = (os.path.join(out_dir, f'bench.{ext}') for ext in ('csv', 'md', 'json'))
+    rows = result_rows(results)
+    with open(csv_path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=[k for k, _ in _COLUMNS])
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(md_path, 'w') as f:
+        f.write(', '.join(f'{k}={v}' for k, v in settings.items()) + '\n\n' + format_markdown(results) + '\n')
+    with open(json_path, 'w') as f:
+        json.dump(dict(settings=settings, results=[asdict(r) for r in results]), f, indent=1)
+    return [csv_path, md_path, json_path]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS), help='plugin (or any timm) models')
+    parser.add_argument('--baselines', nargs='+', default=list(DEFAULT_BASELINES),
+                        help='timm models or resnet26_paper / resnet38_paper; ratios are to the first')
+    parser.add_argument('--batch-size', type=int, default=8, help='eval-forward batch size')
+    parser.add_argument('--train-batch-size', type=int, default=16)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--rounds', type=int, default=5, help='interleaved eval rounds')
+    parser.add_argument('--train-rounds', type=int, default=2, help='interleaved training-step rounds')
+    parser.add_argument('--threads', type=int, default=2, help='torch CPU threads')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--amp', choices=('bf16', 'fp16'), default=None, help='autocast dtype')
+    parser.add_argument('--compile', action='store_true', help='torch.compile every model first')
+    parser.add_argument('--no-memory', action='store_true', help='skip the peak-memory subprocesses')
+    parser.add_argument('--out', default='bench-out', help='folder for bench.csv / bench.md / bench.json')
+    parser.add_argument('--quiet', action='store_true', help='no progress lines')
+
+
+def main(args: argparse.Namespace) -> int:
+    results = run_bench(
+        models=args.models, baselines=args.baselines, batch_size=args.batch_size,
+        train_batch_size=args.train_batch_size, img_size=args.img_size, rounds=args.rounds,
+        train_rounds=args.train_rounds, threads=args.threads, device=args.device, amp=args.amp,
+        compile=args.compile, measure_memory=not args.no_memory, quiet=args.quiet)
+    settings = dict(device=args.device, threads=args.threads, batch_size=args.batch_size,
+                    train_batch_size=args.train_batch_size, img_size=args.img_size, amp=args.amp,
+                    compile=args.compile, rounds=args.rounds, train_rounds=args.train_rounds)
+    print(format_console(results))
+    for path in write_outputs(results, args.out, settings):
+        print(f'wrote {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    if '--_peak-child' in sys.argv:
+        p = argparse.ArgumentParser()
+        p.add_argument('--_peak-child', dest='name')
+        p.add_argument('--train-batch-size', type=int)
+        p.add_argument('--img-size', type=int)
+        p.add_argument('--threads', type=int)
+        p.add_argument('--amp', default=None)
+        a = p.parse_args()
+        print(_peak_child(a.name, a.train_batch_size, a.img_size, a.amp, a.threads))
+    else:
+        parser = argparse.ArgumentParser(prog='python -m timm_attn.bench')
+        add_arguments(parser)
+        sys.exit(main(parser.parse_args()))

@@ -1,0 +1,40 @@
+"""The ``timm-attn`` command (also ``python -m timm_attn``).
+
+    timm-attn bench [options]     plugin models against timm baselines (see ``timm_attn.bench``)
+    timm-attn list [pattern]      the registered plugin models
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+__all__ = ['main']
+
+
+def _list(args: argparse.Namespace) -> int:
+    import timm
+    import timm_attn  # noqa: F401
+    from timm.models._registry import _model_entrypoints
+    for name in timm.list_models(args.pattern):
+        if _model_entrypoints[name].__module__.startswith('timm_attn.'):
+            print(name)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from . import bench
+    parser = argparse.ArgumentParser(prog='timm-attn', description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='command')
+    p_bench = sub.add_parser('bench', help='benchmark plugin models against timm baselines')
+    bench.add_arguments(p_bench)
+    p_list = sub.add_parser('list', help='list the plugin models')
+    p_list.add_argument('pattern', nargs='?', default='*')
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == 'list':
+        return _list(args)
+    if args.command is None:  # no arguments: the default comparison
+        args = parser.parse_args(['bench'])
+    return bench.main(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

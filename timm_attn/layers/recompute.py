@@ -1,0 +1,38 @@
+"""Recomputation in backward for layers that contain BatchNorm.
+
+``torch.utils.checkpoint`` runs a function twice in a training step (forward, then again in backward),
+and a BatchNorm inside would update its running statistics twice. Functions given to
+``recompute_in_backward`` take an ``update_stats`` flag that is True only on the first call, and use
+``batch_norm_train`` for their BatchNorms: the recomputation normalises with the same batch
+statistics and updates the running ones with factor 0, so values, gradients and buffers are exactly
+those of the plain layer, and the autograd graph of both calls is the same.
+"""
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+__all__ = ['batch_norm_train', 'recompute_in_backward']
+
+
+def batch_norm_train(bn: nn.BatchNorm2d, x: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
+    """``bn(x)`` in training mode; with ``update_stats=False`` the running statistics stay as they are."""
+    factor = 0.0
+    if update_stats:
+        if bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+        factor = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, factor, bn.eps)
+
+
+def recompute_in_backward(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+    """``fn(update_stats, *args)``, keeping only ``args`` and the result for backward."""
+    calls = [0]
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        return fn(calls[0] == 1, *inputs)
+
+    return checkpoint(run, *args, use_reentrant=False)

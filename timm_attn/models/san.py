@@ -1,0 +1,486 @@
+"""SAN: self-attention networks with pairwise and patchwise attention.
+
+Paper: "Exploring Self-attention for Image Recognition", Hengshuang Zhao, Jiaya Jia, Vladlen Koltun,
+CVPR 2020, https://arxiv.org/abs/2004.13621
+Official code (MIT): https://github.com/hszhao/SAN (``model/san.py``; its ops are CUDA-only CuPy
+kernels). This is the same network in plain PyTorch, so it runs on CPU and GPU, in fp16 / bf16,
+under autograd, TorchScript and torch.compile, and loads the official ``model_best.pth`` files.
+
+Network (official ``SAN(sa_type, Bottleneck, layers, kernels, num_classes)``):
+    stem:   1x1 conv 3->64 (no bias) at full resolution, BN, ReLU (no 7x7 conv)
+    stage i (i = 0..4): MaxPool 2x2 -> 1x1 transition conv (no bias) -> blocks -> BN -> ReLU
+            (stage 0's max-pool is the last layer of ``stem`` here; it has no parameters)
+    head:   global average pool -> fc
+Stage widths 64, 256, 512, 1024, 2048; footprints 3, 7, 7, 7, 7; every block has stride 1 (all
+downsampling is the max-pools). The block is pre-activation:
+    out = conv1x1(relu(bn2(SAM(relu(bn1(x)))))) + x
+with the SAM's phi / psi projecting to width / 16, beta to width / 4, and share_planes = 8.
+
+Official key names and ours (``checkpoint_filter_fn`` converts): conv_in/bn_in -> stem.conv/bn,
+conv{i}/bn{i} -> stages.{i}.conv/norm, layer{i}.{j} -> stages.{i}.blocks.{j} with bn1 -> norm1,
+sam -> attn, bn2 -> norm2 (see ``timm_attn.layers.san_attention`` for the SAM's own keys), fc -> head.fc.
+"""
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import ClassifierHead, DropPath, register_notrace_function
+from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model
+from timm.models._features import feature_take_indices
+
+from ..hub import hub_id
+from ..layers.neighbourhood import neighbourhood_padding
+from ..layers.recompute import batch_norm_train, recompute_in_backward
+from ..layers.pointwise import MaxPool2x2, PointwiseConv2d, batchnorm_affine, max_pool_2x2, pointwise_conv
+from ..layers.san_attention import PairwiseSelfAttention, PatchwiseSelfAttention
+from ._checkpoint import check_state_dict, unwrap_state_dict
+
+__all__ = ['SAN', 'SANStem', 'SelfAttentionBottleneck', 'SANStage', 'san_min_input_size']
+
+_IntOrSeq = Union[int, Sequence[int]]
+
+
+def _per_stage(value: _IntOrSeq, name: str, num_stages: int) -> Tuple[int, ...]:
+    values = (value,) * num_stages if isinstance(value, int) else tuple(value)
+    if len(values) != num_stages:
+        raise ValueError(f'{name} needs one value per stage ({num_stages}), got {value!r}')
+    return values
+
+
+def san_min_input_size(kernel_sizes: Sequence[int], dilations: Sequence[int]) -> int:
+    """Smallest input side: stage i works at floor(H / 2^(i+1)) and its reflection padding needs
+    that to exceed the padding (k=7 at stride 32 -> 128 px for the official networks)."""
+    return max((neighbourhood_padding(k, d) + 1) * 2 ** (i + 1) for i, (k, d) in enumerate(zip(kernel_sizes, dilations)))
+
+
+@register_notrace_function
+def check_san_input(x: torch.Tensor, in_chans: int, min_size: int) -> None:
+    if x.dim() != 4:
+        raise ValueError('SAN expects a batch of images (N, C, H, W), got a tensor of shape {}'.format(list(x.shape)))
+    if x.shape[1] != in_chans:
+        raise ValueError('SAN was built for {} input channels (in_chans), got an input with {}'.format(
+            in_chans, x.shape[1]))
+    if x.shape[2] < min_size or x.shape[3] < min_size:
+        raise ValueError('SAN needs inputs of at least {}x{} pixels (reflection padding of the last stage), '
+                         'got {}x{}'.format(min_size, min_size, x.shape[2], x.shape[3]))
+
+
+class SANStem(nn.Module):
+    """1x1 conv (no bias) -> BN -> ReLU at full resolution (official conv_in, bn_in), then the first
+    2x2 max-pool (official: the pool that opens stage 0; here it closes the stem, as in timm's ResNets).
+
+    In eval mode without autograd the BN is folded into the conv and the batch runs image by image,
+    so the full-resolution map (64 x 224 x 224 per image, the largest of the network) is never
+    allocated for the whole batch. In training (``recompute=True``) that map is recomputed in backward.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, recompute: bool = True, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.recompute = recompute
+        self.conv = PointwiseConv2d(in_chs, out_chs, bias=False, **dd)
+        self.bn = nn.BatchNorm2d(out_chs, **dd)
+        self.act = nn.ReLU(inplace=True)
+        self.pool = MaxPool2x2()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting():
+            scale, shift = batchnorm_affine(self.bn)
+            weight = self.conv.weight * scale.view(-1, 1, 1, 1)
+            return torch.cat([max_pool_2x2(pointwise_conv(xc, weight, shift).relu_()) for xc in x.split(1)])
+        if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            return self._forward_recomputed(x)
+        return self.pool(self.act(self.bn(self.conv(x))))
+
+    @torch.jit.unused
+    def _forward_recomputed(self, x: torch.Tensor) -> torch.Tensor:
+        """Training without storing the two full-resolution maps (conv and BN outputs, 2 x 205 MB at
+        batch 16): they are recomputed in backward, with the same values, gradients and BN statistics."""
+        return recompute_in_backward(
+            lambda update_stats, x: self.pool(batch_norm_train(self.bn, self.conv(x), update_stats).relu_()), x)
+
+
+class SelfAttentionBottleneck(nn.Module):
+    """Official SAN ``Bottleneck``: pre-activation, SAM in place of the 3x3 conv, 1x1 conv with bias,
+    identity shortcut, no BN after the last conv."""
+
+    def __init__(
+            self,
+            dim: int,
+            attn_type: str = 'patchwise',
+            kernel_size: int = 7,
+            dilation: int = 1,
+            share_planes: int = 8,
+            relation: Optional[str] = None,
+            pos_embed: bool = True,
+            drop_path: float = 0.,
+            recompute: bool = True,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        mid_chs, rel_chs = dim // 4, dim // 16
+        self.recompute = recompute
+        self.norm1 = nn.BatchNorm2d(dim, **dd)
+        self.act1 = nn.ReLU(inplace=True)
+        if attn_type == 'pairwise':
+            self.attn = PairwiseSelfAttention(
+                dim, rel_chs, mid_chs, share_planes, kernel_size, dilation=dilation,
+                relation=relation or 'subtraction', pos_embed=pos_embed, recompute_weights=False, **dd)
+        elif attn_type == 'patchwise':
+            self.attn = PatchwiseSelfAttention(
+                dim, rel_chs, mid_chs, share_planes, kernel_size, dilation=dilation,
+                relation=relation or 'concatenation', recompute_weights=False, **dd)
+        else:
+            raise ValueError(f"attn_type must be 'pairwise' or 'patchwise', got {attn_type!r}")
+        self.norm2 = nn.BatchNorm2d(mid_chs, **dd)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv = PointwiseConv2d(mid_chs, dim, **dd)
+        self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            x = self._attention_recomputed(x)
+        else:
+            x = self.attn(self.act1(self.norm1(x)))
+        x = self.conv(self.act2(self.norm2(x)))
+        return self.drop_path(x).add_(shortcut)  # x is this block's own fresh tensor
+
+    @torch.jit.unused
+    def _attention_recomputed(self, x: torch.Tensor) -> torch.Tensor:
+        """Training without storing relu(norm1(x)), phi / psi and the relation tensors: only the block
+        input, the attention weights and beta(.) are kept; the rest is recomputed in backward (same
+        values, gradients and BN statistics as the plain path)."""
+        def weights_and_values(update_stats: bool, x: torch.Tensor):
+            return self.attn.weights_and_values(batch_norm_train(self.norm1, x, update_stats).relu_(), update_stats)
+        w, v = recompute_in_backward(weights_and_values, x)
+        return self.attn.aggregate(v, w)
+
+
+class SANStage(nn.Module):
+    """MaxPool 2x2 (stage 0: in the stem) -> 1x1 transition conv (no bias) -> self-attention blocks -> BN -> ReLU."""
+
+    def __init__(
+            self,
+            in_chs: int,
+            out_chs: int,
+            depth: int,
+            drop_path_rates: Sequence[float],
+            pool: bool = True,
+            **block_kwargs,
+    ):
+        dd = {'device': block_kwargs.get('device'), 'dtype': block_kwargs.get('dtype')}
+        super().__init__()
+        self.grad_checkpointing = False
+        self.pool = MaxPool2x2() if pool else nn.Identity()
+        self.conv = PointwiseConv2d(in_chs, out_chs, bias=False, **dd)
+        self.blocks = nn.Sequential(*[
+            SelfAttentionBottleneck(out_chs, drop_path=drop_path_rates[i], **block_kwargs) for i in range(depth)])
+        self.norm = nn.BatchNorm2d(out_chs, **dd)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.pool(x))
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            x = checkpoint_seq(self.blocks, x)
+        else:
+            x = self.blocks(x)
+        return self.act(self.norm(x))
+
+
+class SAN(nn.Module):
+    """SAN classifier (official defaults: five stages, footprints 3-7-7-7-7, share_planes 8).
+
+    Args:
+        layers: blocks per stage; san10 (2, 1, 2, 4, 1), san15 (3, 2, 3, 5, 2), san19 (3, 3, 4, 6, 3).
+        attn_type: 'pairwise' or 'patchwise'.
+        kernel_sizes: footprint per stage (int for all); the paper's ablation uses 3..11.
+        dilations: footprint dilation per stage (int for all).
+        widths: output channels per stage.
+        stem_chs: channels of the 1x1 stem conv.
+        share_planes: output channels that share one attention weight channel.
+        relation: relation function; None = official (subtraction / concatenation). Pairwise:
+            summation, subtraction, concatenation, hadamard, dot. Patchwise: star, clique, concatenation.
+        pos_embed: relative position encoding in pairwise attention (patchwise has none: no effect there).
+        num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as in timm.
+
+    Weights use PyTorch's default initialisation, as the official code.
+    """
+
+    def __init__(
+            self,
+            layers: Sequence[int] = (3, 3, 4, 6, 3),
+            attn_type: str = 'patchwise',
+            kernel_sizes: _IntOrSeq = (3, 7, 7, 7, 7),
+            dilations: _IntOrSeq = 1,
+            widths: Sequence[int] = (64, 256, 512, 1024, 2048),
+            stem_chs: int = 64,
+            share_planes: int = 8,
+            relation: Optional[str] = None,
+            pos_embed: bool = True,
+            num_classes: int = 1000,
+            in_chans: int = 3,
+            global_pool: str = 'avg',
+            drop_rate: float = 0.,
+            drop_path_rate: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        num_stages = len(layers)
+        if len(widths) != num_stages:
+            raise ValueError(f'widths needs one value per stage ({num_stages}), got {widths!r}')
+        kernel_sizes = _per_stage(kernel_sizes, 'kernel_sizes', num_stages)
+        dilations = _per_stage(dilations, 'dilations', num_stages)
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.drop_rate = drop_rate
+        self.attn_type = attn_type
+        self.min_input_size = san_min_input_size(kernel_sizes, dilations)
+        self.grad_checkpointing = False
+
+        self.stem = SANStem(in_chans, stem_chs, **dd)
+
+        dpr = [x.tolist() for x in torch.linspace(0, drop_path_rate, sum(layers)).split(list(layers))]
+        stages, self.feature_info = [], []
+        prev_chs = stem_chs
+        for i in range(num_stages):
+            stages.append(SANStage(
+                prev_chs, widths[i], layers[i], dpr[i],
+                pool=i > 0,
+                attn_type=attn_type,
+                kernel_size=kernel_sizes[i],
+                dilation=dilations[i],
+                share_planes=share_planes,
+                relation=relation,
+                pos_embed=pos_embed,
+                **dd,
+            ))
+            prev_chs = widths[i]
+            self.feature_info.append(dict(num_chs=prev_chs, reduction=2 ** (i + 1), module=f'stages.{i}'))
+        self.stages = nn.Sequential(*stages)
+
+        self.num_features = self.head_hidden_size = prev_chs
+        self.head = ClassifierHead(prev_chs, num_classes, pool_type=global_pool, drop_rate=drop_rate, **dd)
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        return dict(
+            stem=r'^stem',
+            blocks=r'^stages\.(\d+)' if coarse else [
+                (r'^stages\.(\d+)\.conv', (0,)),
+                (r'^stages\.(\d+)\.blocks\.(\d+)', None),
+                (r'^stages\.(\d+)\.norm', (99999,)),
+            ],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+        for s in self.stages:
+            s.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        self.num_classes = num_classes
+        self.head.reset(num_classes, pool_type=global_pool, in_features=self.num_features)
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = 'NCHW',
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Forward features that returns the outputs of the stages picked by ``indices``.
+
+        Args:
+            x: input images.
+            indices: last n stages if int, all if None, these stages if a sequence.
+            norm: no effect (every stage ends in its own BN + ReLU; there is no final norm).
+            stop_early: stop after the last stage asked for.
+            output_fmt: only 'NCHW'.
+            intermediates_only: return only the intermediates.
+        """
+        if output_fmt != 'NCHW':
+            raise ValueError(f"SAN intermediates are NCHW, got output_fmt={output_fmt!r}")
+        check_san_input(x, self.in_chans, self.min_input_size)
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        intermediates = []
+        x = self.stem(x)
+        stages = self.stages[:max_index + 1] if stop_early else self.stages
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take_indices:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
+
+    def prune_intermediate_layers(
+            self,
+            indices: Union[int, List[int]] = 1,
+            prune_norm: bool = False,
+            prune_head: bool = True,
+    ) -> List[int]:
+        """Drop the stages after the last one ``indices`` needs (and the head)."""
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        prune_end = max_index < len(self.stages) - 1
+        self.stages = self.stages[:max_index + 1]
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
+        if prune_head or prune_end:
+            self.reset_classifier(0, '')
+        return take_indices
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_san_input(x, self.in_chans, self.min_input_size)
+        x = self.stem(x)
+        return self.stages(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+_OFFICIAL_KEYS = [
+    (r'^conv_in\.', 'stem.conv.'),
+    (r'^bn_in\.', 'stem.bn.'),
+    (r'^conv(\d)\.', r'stages.\1.conv.'),
+    (r'^bn(\d)\.', r'stages.\1.norm.'),
+    (r'^layer(\d)\.(\d+)\.bn1\.', r'stages.\1.blocks.\2.norm1.'),
+    (r'^layer(\d)\.(\d+)\.bn2\.', r'stages.\1.blocks.\2.norm2.'),
+    (r'^layer(\d)\.(\d+)\.conv\.', r'stages.\1.blocks.\2.conv.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv1\.', r'stages.\1.blocks.\2.attn.phi.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv2\.', r'stages.\1.blocks.\2.attn.psi.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv3\.', r'stages.\1.blocks.\2.attn.beta.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv_p\.', r'stages.\1.blocks.\2.attn.pos_proj.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.0\.', r'stages.\1.blocks.\2.attn.gamma.norm1.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.2\.', r'stages.\1.blocks.\2.attn.gamma.conv1.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.3\.', r'stages.\1.blocks.\2.attn.gamma.norm2.'),
+    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.5\.', r'stages.\1.blocks.\2.attn.gamma.conv2.'),
+    (r'^fc\.', 'head.fc.'),
+]
+
+
+def checkpoint_filter_fn(state_dict: Dict[str, Any], model: SAN) -> Dict[str, torch.Tensor]:
+    """Convert an official SAN checkpoint (``tool/train.py``'s ``model_best.pth``) to this model.
+
+    Accepts the whole training checkpoint or its 'state_dict', with or without the 'module.'
+    prefix of (Distributed)DataParallel and with or without BatchNorm ``num_batches_tracked``
+    (absent in some PyTorch 1.4-era files; filled with the model's own). A checkpoint already in
+    this model's layout passes through. Raises ``CheckpointMismatchError`` naming the first
+    mismatched keys and shapes when the checkpoint belongs to another variant.
+    """
+    state_dict = unwrap_state_dict(state_dict)
+    if 'conv_in.weight' in state_dict:
+        converted = {}
+        for k, v in state_dict.items():
+            for pattern, repl in _OFFICIAL_KEYS:
+                k, n = re.subn(pattern, repl, k)
+                if n:
+                    break
+            converted[k] = v
+        state_dict = converted
+    own = model.state_dict()
+    for k, v in own.items():
+        if k.endswith('num_batches_tracked') and k not in state_dict:
+            state_dict[k] = v.clone()
+    # timm adapts these after the filter (num_classes / in_chans different from the checkpoint's)
+    adaptable = ('head.fc.weight', 'head.fc.bias', 'stem.conv.weight')
+    check_state_dict(
+        {k: v for k, v in state_dict.items() if k not in adaptable or k in own},
+        model, f'{type(model).__name__} ({model.attn_type}, {len(model.stages)} stages)', adaptable=adaptable)
+    return state_dict
+
+
+def _create_san(variant: str, pretrained: bool = False, **kwargs) -> SAN:
+    return build_model_with_cfg(
+        SAN, variant, pretrained,
+        pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(out_indices=(0, 1, 2, 3, 4), flatten_sequential=True),
+        **kwargs,
+    )
+
+
+def _cfg(**kwargs) -> Dict[str, Any]:
+    return {
+        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'min_input_size': (3, 128, 128),
+        'crop_pct': 0.875, 'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
+        'first_conv': 'stem.conv', 'classifier': 'head.fc', 'license': 'mit',
+        'paper_ids': 'arXiv:2004.13621', 'paper_name': 'Exploring Self-attention for Image Recognition',
+        'origin_url': 'https://github.com/hszhao/SAN',
+        **kwargs,
+    }
+
+
+# top-1 / top-5 on ImageNet-1k val at 224, from the paper's Table 2 and the official README
+_PAPER_ACCURACY = {
+    'san10_pairwise': (74.9, 92.1), 'san10_patchwise': (77.1, 93.5),
+    'san15_pairwise': (76.6, 93.1), 'san15_patchwise': (78.0, 93.9),
+    'san19_pairwise': (76.9, 93.4), 'san19_patchwise': (78.2, 93.9),
+}
+
+default_cfgs = generate_default_cfgs({
+    f'{name}.in1k': _cfg(
+        hf_hub_id=hub_id(f'{name}.in1k'),
+        notes=(f'paper: top-1 {top1}, top-5 {top5} (ImageNet-1k val, 224, official checkpoint)',),
+    )
+    for name, (top1, top5) in _PAPER_ACCURACY.items()
+})
+
+_LAYERS = {'san10': (2, 1, 2, 4, 1), 'san15': (3, 2, 3, 5, 2), 'san19': (3, 3, 4, 6, 3)}
+
+
+def _san(depth: str, attn_type: str, pretrained: bool, **kwargs) -> SAN:
+    model_args = dict(layers=_LAYERS[depth], attn_type=attn_type)
+    return _create_san(f'{depth}_{attn_type}', pretrained=pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def san10_pairwise(pretrained: bool = False, **kwargs) -> SAN:
+    """SAN10 with pairwise (subtraction) attention, 10.5M params."""
+    return _san('san10', 'pairwise', pretrained, **kwargs)
+
+
+@register_model
+def san10_patchwise(pretrained: bool = False, **kwargs) -> SAN:
+    """SAN10 with patchwise (concatenation) attention, 11.8M params."""
+    return _san('san10', 'patchwise', pretrained, **kwargs)
+
+
+@register_model
+def san15_pairwise(pretrained: bool = False, **kwargs) -> SAN:
+    """SAN15 with pairwise (subtraction) attention, 14.1M params."""
+    return _san('san15', 'pairwise', pretrained, **kwargs)
+
+
+@register_model
+def san15_patchwise(pretrained: bool = False, **kwargs) -> SAN:
+    """SAN15 with patchwise (concatenation) attention, 16.2M params."""
+    return _san('san15', 'patchwise', pretrained, **kwargs)
+
+
+@register_model
+def san19_pairwise(pretrained: bool = False, **kwargs) -> SAN:
+    """SAN19 with pairwise (subtraction) attention, 17.6M params."""
+    return _san('san19', 'pairwise', pretrained, **kwargs)
+
+
+@register_model
+def san19_patchwise(pretrained: bool = False, **kwargs) -> SAN:
+    """SAN19 with patchwise (concatenation) attention, 20.5M params."""
+    return _san('san19', 'patchwise', pretrained, **kwargs)
