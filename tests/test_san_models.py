@@ -231,3 +231,18 @@ def test_grad_checkpointing_same_output():
     y2 = model(x)
     y2.sum().backward()
     assert torch.allclose(y1, y2, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(SPEC_PARAMS))
+def test_every_official_network_matches_reference_at_224(tmp_path, name):
+    torch.manual_seed(0)
+    depth, attn = name.split('_')
+    ref = randomize_batchnorm(RefSAN(0 if attn == 'pairwise' else 1, LAYERS[depth])).eval()
+    path = tmp_path / 'model_best.pth'
+    torch.save(_official_checkpoint(ref), path)
+    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        expected, out = ref(x), model(x)
+    assert (out - expected).abs().max() <= 1e-4 * expected.abs().max()

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, DropPath, register_notrace_function
+from timm.layers import ClassifierHead, DropPath, register_notrace_function, register_notrace_module
 from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
@@ -68,6 +68,7 @@ def check_san_input(x: torch.Tensor, in_chans: int, min_size: int) -> None:
                          'got {}x{}'.format(min_size, min_size, x.shape[2], x.shape[3]))
 
 
+@register_notrace_module  # eval / recompute paths branch on the mode: a leaf for torch.fx
 class SANStem(nn.Module):
     """1x1 conv (no bias) -> BN -> ReLU at full resolution (official conv_in, bn_in), then the first
     2x2 max-pool (official: the pool that opens stage 0; here it closes the stem, as in timm's ResNets).
@@ -103,6 +104,7 @@ class SANStem(nn.Module):
             lambda update_stats, x: self.pool(batch_norm_train(self.bn, self.conv(x), update_stats).relu_()), x)
 
 
+@register_notrace_module
 class SelfAttentionBottleneck(nn.Module):
     """Official SAN ``Bottleneck``: pre-activation, SAM in place of the 3x3 conv, 1x1 conv with bias,
     identity shortcut, no BN after the last conv."""
