@@ -191,3 +191,42 @@ def test_attention_bad_config():
         PairwiseSelfAttention(16, 4, 12, share_planes=8)
     with pytest.raises(ValueError, match='unknown patchwise relation'):
         PatchwiseSelfAttention(16, 4, 16, relation='dot')
+
+
+def test_bn_relu_conv_matches_modules_in_training():
+    import copy
+    from torch import nn
+    from timm_attn.layers.bn_relu_conv import bn_relu_conv1x1
+    torch.manual_seed(0)
+    bn, conv = nn.BatchNorm2d(6), nn.Conv2d(6, 4, 1)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    bn_ref, conv_ref = copy.deepcopy(bn), copy.deepcopy(conv)
+    x = torch.randn(3, 6, 5, 7) * 2 + 1
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = bn_relu_conv1x1(x1, bn, conv)
+    ref = conv_ref(torch.relu(bn_ref(x2)))
+    g = torch.randn_like(out)
+    out.backward(g)
+    ref.backward(g)
+    assert (out - ref).abs().max() <= 1e-5
+    assert (x1.grad - x2.grad).abs().max() <= 1e-5
+    for p, q in zip([*bn.parameters(), *conv.parameters()], [*bn_ref.parameters(), *conv_ref.parameters()]):
+        assert (p.grad - q.grad).abs().max() <= 1e-4
+    for b, c in zip(bn.buffers(), bn_ref.buffers()):
+        assert torch.allclose(b.float(), c.float(), atol=1e-6)
+    # a recomputation (update_stats=False) leaves the running statistics exactly as they are
+    before = [b.clone() for b in bn.buffers()]
+    bn_relu_conv1x1(x, bn, conv, update_stats=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, bn.buffers()))
+
+
+def test_bn_relu_conv_gradcheck():
+    from torch import nn
+    from timm_attn.layers.bn_relu_conv import bn_relu_conv1x1
+    torch.manual_seed(1)
+    bn, conv = nn.BatchNorm2d(3).double(), nn.Conv2d(3, 2, 1).double()
+    x = torch.randn(2, 3, 3, 4, dtype=torch.double, requires_grad=True)
+    params = (bn.weight, bn.bias, conv.weight, conv.bias)
+    assert torch.autograd.gradcheck(lambda x, *p: bn_relu_conv1x1(x, bn, conv, update_stats=False), (x, *params))

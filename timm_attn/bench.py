@@ -154,6 +154,7 @@ def run_bench(
         amp: Optional[str] = None,
         compile: bool = False,
         measure_memory: bool = True,
+        train: bool = True,
         quiet: bool = False,
 ) -> List[BenchResult]:
     """Run the comparison; returns one ``BenchResult`` per model, baselines first."""
@@ -174,9 +175,10 @@ def run_bench(
         results[name] = BenchResult(name, name in baselines, round(params, 3), round(gmacs, 3))
         model = model.to(dev).eval()
         eval_models[name] = torch.compile(model) if compile else model
-        train_model = create_bench_model(name).to(dev).train()
-        train_model = torch.compile(train_model) if compile else train_model
-        train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, amp_dtype)
+        if train:
+            train_model = create_bench_model(name).to(dev).train()
+            train_model = torch.compile(train_model) if compile else train_model
+            train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, amp_dtype)
 
     x = torch.randn(batch_size, 3, img_size, img_size, device=dev)
     with torch.inference_mode(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -210,7 +212,7 @@ def run_bench(
         res = results[name]
         res.infer_img_s = statistics.median(res.infer_samples)
         res.train_step_s = statistics.median(res.train_samples) if res.train_samples else float('nan')
-        if measure_memory:
+        if measure_memory and train:
             _log(f'peak memory of a batch-{train_batch_size} training step: {name}', quiet)
             res.train_peak_mb = measure_train_peak(name, train_batch_size, img_size, device, amp, threads)
     return [results[n] for n in names]
@@ -284,6 +286,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--amp', choices=('bf16', 'fp16'), default=None, help='autocast dtype')
     parser.add_argument('--compile', action='store_true', help='torch.compile every model first')
     parser.add_argument('--no-memory', action='store_true', help='skip the peak-memory subprocesses')
+    parser.add_argument('--no-train', action='store_true', help='eval throughput only')
     parser.add_argument('--out', default='bench-out', help='folder for bench.csv / bench.md / bench.json')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
 
@@ -293,7 +296,7 @@ def main(args: argparse.Namespace) -> int:
         models=args.models, baselines=args.baselines, batch_size=args.batch_size,
         train_batch_size=args.train_batch_size, img_size=args.img_size, rounds=args.rounds,
         train_rounds=args.train_rounds, threads=args.threads, device=args.device, amp=args.amp,
-        compile=args.compile, measure_memory=not args.no_memory, quiet=args.quiet)
+        compile=args.compile, measure_memory=not args.no_memory, train=not args.no_train, quiet=args.quiet)
     settings = dict(device=args.device, threads=args.threads, batch_size=args.batch_size,
                     train_batch_size=args.train_batch_size, img_size=args.img_size, amp=args.amp,
                     compile=args.compile, rounds=args.rounds, train_rounds=args.train_rounds)

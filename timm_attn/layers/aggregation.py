@@ -89,7 +89,8 @@ class _AggregateNeighbours(torch.autograd.Function):
                 gs.addcmul_(g, wv[:, :, :, kk])
             grad_padded = grad_padded.view(n, c, h + 2 * pad, w_ + 2 * pad)
             if pad:
-                grad_x = torch.ops.aten.reflection_pad2d_backward(grad_padded, x, [pad, pad, pad, pad])
+                like_x = x if x.dtype == grad_padded.dtype else x.to(grad_padded.dtype)  # only its shape is read
+                grad_x = torch.ops.aten.reflection_pad2d_backward(grad_padded, like_x, [pad, pad, pad, pad])
             else:
                 grad_x = grad_padded
             grad_x = grad_x.to(x.dtype)

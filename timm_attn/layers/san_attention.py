@@ -25,8 +25,9 @@ from .aggregation import aggregate_neighbours
 from .neighbourhood import check_footprint, neighbour_slices, neighbourhood_output_size, neighbourhood_padding, \
     reflect_pad
 from .pointwise import PointwiseConv2d, batchnorm_affine, pointwise_conv
-from .recompute import batch_norm_train, recompute_in_backward
-from .relation import PAIRWISE_RELATIONS, PATCHWISE_RELATIONS, gather_neighbours, pairwise_relation, \
+from .bn_relu_conv import bn_relu_conv1x1
+from .recompute import recompute_in_backward
+from .relation import gather_neighbours, pairwise_relation, \
     patchwise_relation, relation_channels
 
 __all__ = ['PairwiseSelfAttention', 'PatchwiseSelfAttention', 'position_grid']
@@ -105,14 +106,12 @@ class _SelfAttention(nn.Module):
 
     @torch.jit.unused
     def _gamma(self, rel: torch.Tensor, update_stats: bool) -> torch.Tensor:
-        """gamma; with update_stats=False (a recomputation) its BatchNorms normalise with the batch
-        statistics but leave the running statistics as they are."""
+        """gamma; in training each BN -> ReLU -> conv stores only its input (``bn_relu_conv1x1``), and with
+        update_stats=False (a recomputation) the running statistics are left as they are."""
         g = self.gamma
-        if not self.training or not g.norm1.track_running_stats or not g.norm2.track_running_stats:
+        if not self.training:
             return g(rel)
-        rel = batch_norm_train(g.norm1, rel, update_stats).relu_()
-        rel = batch_norm_train(g.norm2, g.conv1(rel), update_stats).relu_()
-        return g.conv2(rel)
+        return bn_relu_conv1x1(bn_relu_conv1x1(rel, g.norm1, g.conv1, update_stats), g.norm2, g.conv2, update_stats)
 
     @torch.jit.unused
     def _temporaries_per_position(self) -> int:
@@ -209,11 +208,9 @@ class PairwiseSelfAttention(_SelfAttention):
     ):
         dd = {'device': device, 'dtype': dtype}
         super().__init__(in_chs, rel_chs, out_chs, share_planes, kernel_size, stride, dilation, recompute_weights, dd)
-        if relation not in PAIRWISE_RELATIONS:
-            raise ValueError(f'unknown pairwise relation {relation!r}, expected one of {PAIRWISE_RELATIONS}')
+        gamma_in = relation_channels('pairwise', relation, rel_chs, kernel_size) + (2 if pos_embed else 0)
         self.relation = relation
         self.pos_embed = pos_embed
-        gamma_in = relation_channels('pairwise', relation, rel_chs, kernel_size) + (2 if pos_embed else 0)
         self.gamma = _mapping(gamma_in, rel_chs, self.weight_chs, dd)
         self.pos_proj = PointwiseConv2d(2, 2, **dd) if pos_embed else None
 
@@ -311,10 +308,8 @@ class PatchwiseSelfAttention(_SelfAttention):
     ):
         dd = {'device': device, 'dtype': dtype}
         super().__init__(in_chs, rel_chs, out_chs, share_planes, kernel_size, stride, dilation, recompute_weights, dd)
-        if relation not in PATCHWISE_RELATIONS:
-            raise ValueError(f'unknown patchwise relation {relation!r}, expected one of {PATCHWISE_RELATIONS}')
+        gamma_in = relation_channels('patchwise', relation, rel_chs, kernel_size)  # validates the relation
         self.relation = relation
-        gamma_in = relation_channels('patchwise', relation, rel_chs, kernel_size)
         self.gamma = _mapping(gamma_in, self.weight_chs, kernel_size * kernel_size * self.weight_chs, dd)
 
     @torch.jit.unused
