@@ -68,7 +68,7 @@ def _image_folder(root, classes=2, per_class=4, size=144):
             d.mkdir(parents=True)
             for i in range(per_class):
                 arr = (torch.rand(size, size, 3, generator=g) * 255).to(torch.uint8).numpy()
-                Image.fromarray(arr).save(d / f'{i}.png')
+                Image.fromarray(arr).save(d / f'{split}_{c}_{i}.png')  # unique names: inference.py indexes by file name
     return root
 
 
