@@ -28,7 +28,7 @@ from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import ClassifierHead, DropPath, register_notrace_function, register_notrace_module
-from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model
+from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
 from ..hub import hub_id
@@ -36,6 +36,7 @@ from ..layers.neighbourhood import neighbourhood_padding
 from ..layers.recompute import batch_norm_train, recompute_in_backward
 from ..layers.pointwise import MaxPool2x2, PointwiseConv2d, batchnorm_affine, max_pool_2x2, pointwise_conv
 from ..layers.san_attention import PairwiseSelfAttention, PatchwiseSelfAttention
+from ._builder import build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
 __all__ = ['SAN', 'SANStem', 'SelfAttentionBottleneck', 'SANStage', 'san_min_input_size']
@@ -410,7 +411,7 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: SAN) -> Dict[str, to
 
 
 def _create_san(variant: str, pretrained: bool = False, **kwargs) -> SAN:
-    return build_model_with_cfg(
+    return build_model(
         SAN, variant, pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,
         feature_cfg=dict(out_indices=(0, 1, 2, 3, 4), flatten_sequential=True),
@@ -438,11 +439,36 @@ _PAPER_ACCURACY = {
 
 default_cfgs = generate_default_cfgs({
     f'{name}.in1k': _cfg(
-        hf_hub_id=hub_id(f'{name}.in1k'),
+        hf_hub_id=hub_id(f'{name}.in1k'), hf_hub_filename='model.safetensors',
         notes=(f'paper: top-1 {top1}, top-5 {top5} (ImageNet-1k val, 224, official checkpoint)',),
     )
     for name, (top1, top5) in _PAPER_ACCURACY.items()
 })
+
+# what timm_attn.cards needs beyond the pretrained cfgs
+HUB_CARD = dict(
+    dataset='imagenet-1k',
+    description='''
+A SAN (self-attention network) image classifier: a ResNet-style network whose spatial convolutions
+are local self-attention over a k x k footprint, pairwise (softmax over a relation of each pair of
+positions) or patchwise (weights from the whole footprint at once), with exactly the architecture,
+parameter count and checkpoint layout of the official implementation.
+''',
+    weights_source='''
+Converted from the official checkpoint (`model_best.pth` linked from https://github.com/hszhao/SAN,
+trained by the authors on ImageNet-1k for 100 epochs) with the plugin's conversion script, which
+loads it strictly into this model and writes `model.safetensors`:
+''',
+    weights_command='python scripts/convert_official.py {arch} model_best.pth --out hub/{arch}.{tag}',
+    citation='''
+@inproceedings{zhao2020exploring,
+  title={Exploring Self-attention for Image Recognition},
+  author={Zhao, Hengshuang and Jia, Jiaya and Koltun, Vladlen},
+  booktitle={CVPR},
+  year={2020}
+}
+''',
+)
 
 _LAYERS = {'san10': (2, 1, 2, 4, 1), 'san15': (3, 2, 3, 5, 2), 'san19': (3, 3, 4, 6, 3)}
 

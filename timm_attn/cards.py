@@ -1,0 +1,149 @@
+"""Hugging Face Hub model cards, generated from the code (pretrained cfgs, the family's ``HUB_CARD``,
+and counts measured on the model itself), so that a card cannot drift from what it describes.
+
+``scripts/generate_cards.py`` writes one card per pretrained tag into ``hub_cards/``; a test
+regenerates them and fails when a file differs. ``scripts/convert_official.py`` puts the same card
+into each Hub repo folder as README.md.
+"""
+import sys
+from typing import Dict, List, Optional
+
+__all__ = ['model_stats', 'render_card', 'plugin_pretrained_tags']
+
+_COUNTED_OPS = ('convolution', 'mm', 'bmm', 'baddbmm', 'addmm')
+
+
+def plugin_pretrained_tags(pattern: str = '*') -> List[str]:
+    """``arch.tag`` of every pretrained tag the plugin registers."""
+    import timm
+    import timm_attn  # noqa: F401
+    from timm.models._registry import _model_entrypoints
+    return [n for n in timm.list_pretrained(pattern)
+            if _model_entrypoints[n.split('.')[0]].__module__.startswith('timm_attn.')]
+
+
+def model_stats(arch: str, input_size) -> Dict[str, float]:
+    """Parameters (M), GMACs and activations (M: outputs of convolutions and matrix products, the fvcore
+    convention), for one image at ``input_size`` in eval mode."""
+    import timm
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class _Activations(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ in _COUNTED_OPS and isinstance(out, torch.Tensor):
+                self.count += out.numel()
+            return out
+
+    model = timm.create_model(arch).eval()
+    x = torch.randn(1, *input_size)
+    flops, acts = FlopCounterMode(display=False), _Activations()
+    with torch.no_grad(), flops, acts:
+        model(x)
+    return dict(
+        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+        gmacs=flops.get_total_flops() / 2 / 1e9,
+        acts_m=acts.count / 1e6,
+    )
+
+
+def _family_card(arch: str) -> Dict[str, str]:
+    from timm.models._registry import _model_entrypoints
+    return getattr(sys.modules[_model_entrypoints[arch].__module__], 'HUB_CARD')
+
+
+def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights_source: Optional[str] = None,
+                weights_command: Optional[str] = None) -> str:
+    """The README.md of the Hub repo of ``name_tag`` (``arch.tag``); ``weights_source`` / ``weights_command``
+    replace the family's (weights trained here rather than converted)."""
+    import timm
+    arch, tag = name_tag.split('.', 1)
+    cfg = timm.models.get_pretrained_cfg(name_tag).to_dict()
+    family = _family_card(arch)
+    stats = stats or model_stats(arch, cfg['input_size'])
+    paper_id = cfg.get('paper_ids') or ''
+    paper_url = f"https://arxiv.org/abs/{paper_id.split(':', 1)[1]}" if paper_id.startswith('arXiv:') else ''
+    size = f"{cfg['input_size'][1]} x {cfg['input_size'][2]}"
+    notes = '\n'.join(f'- {n}' for n in cfg.get('notes') or ())
+    lines = [
+        '---',
+        'tags:',
+        '- image-classification',
+        '- timm',
+        '- timm-attn',
+        'library_name: timm',
+        f"license: {cfg.get('license', 'unknown')}",
+        'datasets:',
+        f"- {family['dataset']}",
+        '---',
+        f'# Model card for {name_tag}',
+        '',
+        f"{family['description'].strip()}",
+        '',
+        f"Paper: [{cfg.get('paper_name')}]({paper_url}) ({paper_id}). "
+        f"Official code: {cfg.get('origin_url')}. Implementation: timm-attn (a timm plugin).",
+        '',
+        '## Model details',
+        f'- **Model type:** image classification / feature backbone',
+        f"- **Params (M):** {stats['params_m']:.2f}",
+        f"- **GMACs:** {stats['gmacs']:.2f}",
+        f"- **Activations (M):** {stats['acts_m']:.2f}",
+        f'- **Image size:** {size} (any size from '
+        f"{cfg['min_input_size'][1]} x {cfg['min_input_size'][2]} works)" if cfg.get('min_input_size') else
+        f'- **Image size:** {size}',
+        f"- **Preprocessing:** resize ({cfg['interpolation']}) and center crop (crop_pct {cfg['crop_pct']}), "
+        f"mean {tuple(cfg['mean'])}, std {tuple(cfg['std'])}",
+        f"- **Dataset:** {family['dataset']}",
+        '',
+        'Params, GMACs (multiply-adds of convolutions and matrix products) and activations are measured on '
+        'this implementation for one image at the image size above.',
+        '',
+        '## Accuracy reported in the paper',
+        'These are the paper\'s numbers, not measured on these weights:',
+        notes or '- (none reported)',
+        '',
+        '## Where the weights come from',
+        (weights_source or family['weights_source']).strip(),
+        '',
+        '```bash',
+        (weights_command or family['weights_command'].format(arch=arch, tag=tag)).strip(),
+        '```',
+        '',
+        '## Usage',
+        '### Image classification',
+        '```python',
+        'import timm, torch',
+        'from PIL import Image',
+        '',
+        f"model = timm.create_model('{name_tag}', pretrained=True).eval()",
+        'config = timm.data.resolve_data_config(model=model)',
+        'transform = timm.data.create_transform(**config)',
+        "img = Image.open('image.jpg').convert('RGB')",
+        'with torch.no_grad():',
+        '    top5 = model(transform(img).unsqueeze(0)).softmax(-1).topk(5)',
+        '```',
+        '### Feature maps',
+        '```python',
+        f"model = timm.create_model('{name_tag}', pretrained=True, features_only=True).eval()",
+        'features = model(torch.randn(1, 3, 224, 224))  # one map per stage',
+        'print(model.feature_info.channels(), model.feature_info.reduction())',
+        '```',
+        '### Image embeddings',
+        '```python',
+        f"model = timm.create_model('{name_tag}', pretrained=True, num_classes=0).eval()",
+        'embedding = model(torch.randn(1, 3, 224, 224))  # (1, num_features) pooled',
+        '```',
+        '',
+        '## Citation',
+        '```bibtex',
+        family['citation'].strip(),
+        '```',
+        '',
+    ]
+    return '\n'.join(lines)
