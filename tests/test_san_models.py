@@ -257,3 +257,21 @@ def test_training_under_autocast(name):
     out.float().square().mean().backward()
     assert torch.isfinite(out.float()).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['san10_pairwise', 'san10_patchwise'])
+def test_whole_model_compiles(name):
+    """torch.compile captures the model (graph breaks allowed at the recompute checkpoints) and gives
+    the eager outputs, eval and training."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=5)
+    compiled = torch.compile(model, backend='aot_eager')
+    x = torch.randn(2, 3, 128, 128)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x), atol=1e-4)
+    model.train()
+    out = compiled(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and all(p.grad is not None for p in model.parameters())

@@ -8,3 +8,5 @@ __version__ = '0.1.0'
 
 from . import layers, models
 from .hub import HUB_NAMESPACE
+
+__all__ = ['layers', 'models', 'HUB_NAMESPACE', '__version__']

@@ -90,7 +90,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         f"Official code: {cfg.get('origin_url')}. Implementation: timm-attn (a timm plugin).",
         '',
         '## Model details',
-        f'- **Model type:** image classification / feature backbone',
+        '- **Model type:** image classification / feature backbone',
         f"- **Params (M):** {stats['params_m']:.2f}",
         f"- **GMACs:** {stats['gmacs']:.2f}",
         f"- **Activations (M):** {stats['acts_m']:.2f}",

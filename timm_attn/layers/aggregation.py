@@ -14,7 +14,6 @@ copy of the values. Here the forward accumulates k*k shifted *views* of the padd
 (``addcmul_`` into one output buffer), and the backward is written by hand so that autograd does
 not allocate a full padded gradient per offset: peak extra memory is one padded copy of x.
 """
-from typing import Optional, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable

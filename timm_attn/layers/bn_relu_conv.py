@@ -10,7 +10,6 @@ elementwise pass). Values, gradients and running-statistics updates are those of
 Backward of BN with batch statistics (M elements per channel, x_hat the normalised input):
     dx = gamma * invstd * (dy - mean(dy) - x_hat * mean(dy * x_hat))
 """
-from typing import Optional
 
 import torch
 import torch.nn.functional as F

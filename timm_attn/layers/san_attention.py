@@ -16,14 +16,12 @@ from collections import OrderedDict
 from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from timm.layers import register_notrace_module
 
 from .aggregation import aggregate_neighbours
-from .neighbourhood import check_footprint, neighbour_slices, neighbourhood_output_size, neighbourhood_padding, \
-    reflect_pad
+from .neighbourhood import check_footprint, neighbour_slices, neighbourhood_output_size, reflect_pad
 from .pointwise import PointwiseConv2d, batchnorm_affine, pointwise_conv
 from .bn_relu_conv import bn_relu_conv1x1
 from .recompute import recompute_in_backward
@@ -139,10 +137,12 @@ class _SelfAttention(nn.Module):
 
     @torch.jit.unused
     def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_inference_path(x) and x.shape[0] > 1:
+        if self._use_inference_path(x) and x.shape[0] > 1 and not torch.compiler.is_compiling():
             # Without autograd, images are independent (BN is in eval mode): run the batch in chunks whose
             # (C', k*k, H*W) temporaries stay small enough to be reused by the allocator and stay in cache.
             # On the CPU, fresh multi-MB buffers cost more in page faults than the arithmetic done in them.
+            # (Not under torch.compile: the compiled graph plans its own buffers, and chunks would make
+            # the batch dimension dynamic.)
             chunk = max(1, self.inference_chunk_numel // (self._temporaries_per_position() * x.shape[-2] * x.shape[-1]))
             if chunk < x.shape[0]:
                 return torch.cat([self._attend(xc) for xc in x.split(chunk)], dim=0)

@@ -92,6 +92,8 @@ class SANStem(nn.Module):
         if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting():
             scale, shift = batchnorm_affine(self.bn)
             weight = self.conv.weight * scale.view(-1, 1, 1, 1)
+            if torch.compiler.is_compiling():  # the compiled graph plans its own buffers
+                return max_pool_2x2(pointwise_conv(x, weight, shift).relu_())
             return torch.cat([max_pool_2x2(pointwise_conv(xc, weight, shift).relu_()) for xc in x.split(1)])
         if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
             return self._forward_recomputed(x)
