@@ -29,7 +29,7 @@ def _is_train_output(folder: str) -> bool:
         os.path.isfile(os.path.join(folder, f)) for f in ('model_best.pth.tar', 'last.pth.tar'))
 
 
-def export_train_output(folder: str, out: str, tag: str) -> str:
+def export_train_output(folder: str, out: str, tag: str, repo_id: str) -> str:
     """Repo folder for a timm train.py output; returns ``model.tag``."""
     import timm
     import yaml
@@ -42,15 +42,21 @@ def export_train_output(folder: str, out: str, tag: str) -> str:
         ckpt = os.path.join(folder, 'last.pth.tar')
     model = timm.create_model(args['model'], num_classes=args.get('num_classes') or 1000)
     timm.models.load_checkpoint(model, ckpt, strict=True)  # weights_only load, EMA weights when saved
-    name_tag = f"{args['model']}.{tag}"
+    name_tag = _train_output_name(folder, tag)
     command = 'python train.py ' + ' '.join(
         f'--{k.replace("_", "-")} {v}' for k, v in sorted(args.items())
         if k in ('model', 'data_dir', 'dataset', 'epochs', 'batch_size', 'lr', 'opt', 'weight_decay', 'sched',
                  'img_size', 'num_classes', 'smoothing', 'drop_path', 'amp', 'config') and v not in (None, False))
     export_hub_folder(model, out, name_tag, weights_source=(
         f'Trained with timm-attn and timm\'s unchanged train.py (output folder `{os.path.basename(folder)}`, '
-        f'checkpoint `{os.path.basename(ckpt)}`):'), weights_command=command)
+        f'checkpoint `{os.path.basename(ckpt)}`):'), weights_command=command, usage_name=f'hf-hub:{repo_id}')
     return name_tag
+
+
+def _train_output_name(folder: str, tag: str) -> str:
+    import yaml
+    with open(os.path.join(folder, 'args.yaml')) as f:
+        return f"{yaml.safe_load(f)['model']}.{tag}"
 
 
 def check_repo_folder(folder: str) -> None:
@@ -97,11 +103,12 @@ def main(argv=None) -> int:
             folder = folder.rstrip('/')
             with tempfile.TemporaryDirectory() as tmp:
                 if _is_train_output(folder):
-                    name = export_train_output(folder, tmp, args.tag)
+                    repo_id = args.repo_id or f'{HUB_NAMESPACE}/{_train_output_name(folder, args.tag)}'
+                    export_train_output(folder, tmp, args.tag, repo_id)
                     folder = tmp
                 else:
-                    name = os.path.basename(folder)
-                push(folder, args.repo_id or f'{HUB_NAMESPACE}/{name}', args.token, args.private, args.dry_run)
+                    repo_id = args.repo_id or f'{HUB_NAMESPACE}/{os.path.basename(folder)}'
+                push(folder, repo_id, args.token, args.private, args.dry_run)
     except PublishError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -181,3 +181,32 @@ def test_cards_are_up_to_date():
                   '**Params (M):** 11.84', '**GMACs:**', '**Activations (M):**', "paper's numbers",
                   'top-1 77.1', 'convert_official.py san10_patchwise', 'features_only=True', '@inproceedings'):
         assert piece in text, piece
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py')),
+                    reason='../shared (timm train.py) not present')
+def test_push_a_train_py_output(published, tmp_path):
+    """timm's train.py output folder -> exported (safetensors + config + card naming the command) -> Hub -> hf-hub: id."""
+    from test_integration import _image_folder
+    data = _image_folder(tmp_path / 'data', per_class=2)
+    train = _python([os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py'), '--data-dir', str(data),
+                     '--model', 'san10_patchwise', '--device', 'cpu', '--num-classes', '2', '--img-size', '128',
+                     '-b', '2', '--epochs', '1', '--workers', '0', '--output', str(tmp_path / 'out'),
+                     '--experiment', 'run', '--no-prefetcher', '--warmup-epochs', '0'], _env(tmp_path / 'hf'))
+    assert train.returncode == 0, train.stderr[-3000:]
+    hub = published['hub']
+    push = _python([os.path.join(SCRIPTS, 'push_to_hub.py'), str(tmp_path / 'out' / 'run'), '--repo-id',
+                    'me/san10_patchwise.smoke', '--tag', 'smoke', '--token', 'hf_test'],
+                   _env(tmp_path / 'hf', hub.endpoint))
+    assert push.returncode == 0, push.stdout[-2000:] + push.stderr[-3000:]
+    repo = os.path.join(hub.root, 'me', 'san10_patchwise.smoke')
+    assert sorted(os.listdir(repo)) == ['README.md', 'config.json', 'model.safetensors']
+    card = open(os.path.join(repo, 'README.md')).read()
+    assert 'Trained with timm-attn' in card and 'python train.py' in card and '--model san10_patchwise' in card
+    code = ("import json, timm, torch; m = timm.create_model('hf-hub:me/san10_patchwise.smoke', pretrained=True)"
+            ".eval(); r = timm.create_model('san10_patchwise', num_classes=2); "
+            f"timm.models.load_checkpoint(r, {str(tmp_path / 'out' / 'run' / 'model_best.pth.tar')!r}); r.eval(); "
+            "x = torch.randn(1, 3, 128, 128); print(m.num_classes, torch.allclose(m(x), r(x), atol=1e-5))")
+    out = _python(['-c', code], _env(tmp_path / 'hf2', hub.endpoint))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-2:] == ['2', 'True']

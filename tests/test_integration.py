@@ -125,3 +125,12 @@ def test_bench_cli(tmp_path):
     assert float(san['params_m']) == pytest.approx(11.84, abs=0.01)
     assert float(san['infer_img_s']) > 0 and float(san['train_peak_mb']) > 0
     assert (tmp_path / 'bench.md').read_text().count('|') > 20
+
+
+def test_bench_eval_only(tmp_path):
+    from timm_attn.bench import format_markdown, run_bench
+    results = run_bench(models=['san10_pairwise'], baselines=['resnet26_paper'], batch_size=1, img_size=128,
+                        rounds=1, train=False, quiet=True)
+    assert [r.model for r in results] == ['resnet26_paper', 'san10_pairwise']
+    assert results[1].infer_img_s > 0 and results[1].train_samples == []
+    assert 'nan' in format_markdown(results)  # no training numbers

@@ -197,7 +197,7 @@ def run_bench(
 
     for name, step in train_steps.items():  # warm-up: optimizer state, compilation
         step()
-    for r in range(train_rounds):
+    for r in range(train_rounds if train_steps else 0):
         for name, step in train_steps.items():
             _sync(dev)
             t = time.perf_counter()

@@ -59,12 +59,23 @@ def _family_card(arch: str) -> Dict[str, str]:
 
 
 def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights_source: Optional[str] = None,
-                weights_command: Optional[str] = None) -> str:
-    """The README.md of the Hub repo of ``name_tag`` (``arch.tag``); ``weights_source`` / ``weights_command``
-    replace the family's (weights trained here rather than converted)."""
+                weights_command: Optional[str] = None, pretrained_cfg: Optional[Dict] = None,
+                usage_name: Optional[str] = None) -> str:
+    """The README.md of the Hub repo of ``name_tag`` (``arch.tag``).
+
+    For weights trained here rather than converted: ``weights_source`` / ``weights_command`` replace the
+    family's, ``pretrained_cfg`` stands in for a tag the plugin does not register, and ``usage_name``
+    (e.g. ``'hf-hub:org/repo'``) is what the usage snippets pass to ``timm.create_model``.
+    """
     import timm
     arch, tag = name_tag.split('.', 1)
-    cfg = timm.models.get_pretrained_cfg(name_tag).to_dict()
+    if name_tag in timm.models.get_arch_pretrained_cfgs(arch):
+        cfg = timm.models.get_pretrained_cfg(name_tag).to_dict()
+    elif pretrained_cfg is not None:
+        cfg = dict(pretrained_cfg)
+    else:
+        raise ValueError(f'{name_tag} is not a registered pretrained tag; pass its pretrained_cfg')
+    usage_name = usage_name or name_tag
     family = _family_card(arch)
     stats = stats or model_stats(arch, cfg['input_size'])
     paper_id = cfg.get('paper_ids') or ''
@@ -121,7 +132,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         'import timm, torch',
         'from PIL import Image',
         '',
-        f"model = timm.create_model('{name_tag}', pretrained=True).eval()",
+        f"model = timm.create_model('{usage_name}', pretrained=True).eval()",
         'config = timm.data.resolve_data_config(model=model)',
         'transform = timm.data.create_transform(**config)',
         "img = Image.open('image.jpg').convert('RGB')",
@@ -130,13 +141,13 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         '```',
         '### Feature maps',
         '```python',
-        f"model = timm.create_model('{name_tag}', pretrained=True, features_only=True).eval()",
+        f"model = timm.create_model('{usage_name}', pretrained=True, features_only=True).eval()",
         'features = model(torch.randn(1, 3, 224, 224))  # one map per stage',
         'print(model.feature_info.channels(), model.feature_info.reduction())',
         '```',
         '### Image embeddings',
         '```python',
-        f"model = timm.create_model('{name_tag}', pretrained=True, num_classes=0).eval()",
+        f"model = timm.create_model('{usage_name}', pretrained=True, num_classes=0).eval()",
         'embedding = model(torch.randn(1, 3, 224, 224))  # (1, num_features) pooled',
         '```',
         '',

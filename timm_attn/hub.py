@@ -19,15 +19,17 @@ def hub_id(model_name_tag: str) -> str:
 
 
 def export_hub_folder(model, folder: str, name_tag: str, weights_source: Optional[str] = None,
-                      weights_command: Optional[str] = None) -> List[str]:
+                      weights_command: Optional[str] = None, usage_name: Optional[str] = None) -> List[str]:
     """Write a Hub repo folder for ``model``: ``model.safetensors`` (never a pickle), ``config.json`` as
-    timm's ``save_for_hf`` writes it, and the generated ``README.md`` card. Returns the file names."""
+    timm's ``save_for_hf`` writes it, and the generated ``README.md`` card (see ``cards.render_card`` for
+    the optional arguments). Returns the file names."""
     from timm.models import save_for_hf
     from .cards import render_card
     os.makedirs(folder, exist_ok=True)
     save_for_hf(model, folder, safe_serialization=True)
     with open(os.path.join(folder, 'README.md'), 'w') as f:
-        f.write(render_card(name_tag, weights_source=weights_source, weights_command=weights_command))
+        f.write(render_card(name_tag, weights_source=weights_source, weights_command=weights_command,
+                            pretrained_cfg=getattr(model, 'pretrained_cfg', None), usage_name=usage_name))
     return sorted(os.listdir(folder))
 
 
