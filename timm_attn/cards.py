@@ -24,7 +24,9 @@ def plugin_pretrained_tags(pattern: str = '*') -> List[str]:
 
 def model_stats(arch: str, input_size) -> Dict[str, float]:
     """Parameters (M), GMACs and activations (M: outputs of convolutions and matrix products, the fvcore
-    convention), for one image at ``input_size`` in eval mode."""
+    convention), for one image at ``input_size`` in eval mode. ``arch`` may be ``arch.tag`` (a tag whose
+    cfg fixes the input size builds the model for it). Counted on the meta device: nothing is computed,
+    so the largest models take a second; attention counts as its matrix products."""
     import timm
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -41,8 +43,8 @@ def model_stats(arch: str, input_size) -> Dict[str, float]:
                 self.count += out.numel()
             return out
 
-    model = timm.create_model(arch).eval()
-    x = torch.randn(1, *input_size)
+    model = timm.create_model(arch, device='meta').eval()
+    x = torch.empty(1, *input_size, device='meta')
     flops, acts = FlopCounterMode(display=False), _Activations()
     with torch.no_grad(), flops, acts:
         model(x)
@@ -69,7 +71,8 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
     """
     import timm
     arch, tag = name_tag.split('.', 1)
-    if name_tag in timm.models.get_arch_pretrained_cfgs(arch):
+    registered = name_tag in timm.models.get_arch_pretrained_cfgs(arch)
+    if registered:
         cfg = timm.models.get_pretrained_cfg(name_tag).to_dict()
     elif pretrained_cfg is not None:
         cfg = dict(pretrained_cfg)
@@ -77,10 +80,11 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         raise ValueError(f'{name_tag} is not a registered pretrained tag; pass its pretrained_cfg')
     usage_name = usage_name or name_tag
     family = _family_card(arch)
-    stats = stats or model_stats(arch, cfg['input_size'])
+    stats = stats or model_stats(name_tag if registered else arch, cfg['input_size'])
     paper_id = cfg.get('paper_ids') or ''
     paper_url = f"https://arxiv.org/abs/{paper_id.split(':', 1)[1]}" if paper_id.startswith('arXiv:') else ''
     size = f"{cfg['input_size'][1]} x {cfg['input_size'][2]}"
+    example = ', '.join(str(s) for s in cfg['input_size'])
     notes = '\n'.join(f'- {n}' for n in cfg.get('notes') or ())
     lines = [
         '---',
@@ -142,13 +146,13 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         '### Feature maps',
         '```python',
         f"model = timm.create_model('{usage_name}', pretrained=True, features_only=True).eval()",
-        'features = model(torch.randn(1, 3, 224, 224))  # one map per stage',
+        f'features = model(torch.randn(1, {example}))  # one map per stage',
         'print(model.feature_info.channels(), model.feature_info.reduction())',
         '```',
         '### Image embeddings',
         '```python',
         f"model = timm.create_model('{usage_name}', pretrained=True, num_classes=0).eval()",
-        'embedding = model(torch.randn(1, 3, 224, 224))  # (1, num_features) pooled',
+        f'embedding = model(torch.randn(1, {example}))  # (1, num_features) pooled',
         '```',
         '',
         '## Citation',

@@ -1,7 +1,8 @@
 """Model families; importing this package registers every model with timm."""
-from . import san
+from . import coatnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
+from .coatnet import CoAtNet
 from .san import SAN
 
-__all__ = ['san', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError']
+__all__ = ['coatnet', 'san', 'CoAtNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError']

@@ -1,0 +1,670 @@
+"""CoAtNet: convolution (MBConv) stages followed by relative-attention Transformer stages.
+
+Paper: "CoAtNet: Marrying Convolution and Attention for All Data Sizes", Zihang Dai, Hanxiao Liu,
+Quoc V. Le, Mingxing Tan, NeurIPS 2021, https://arxiv.org/abs/2106.04803
+No official code or weights were released; this follows the paper (Tables 3, 11, 12, Eq. 3-5).
+
+Network (layout C-C-T-T, S0 at 1/2 ... S4 at 1/32):
+    S0 stem:  3x3 conv stride 2 -> BN -> GELU -> 3x3 conv (no norm after it: the next block is pre-norm)
+    S1, S2:   MBConv blocks  x <- x + Conv1x1(SE(DWConv3x3(Conv1x1(BN(x)))))   (BN + GELU inside)
+    S3, S4:   Transformer blocks  x <- x + Attention(LN(x));  x <- x + FFN(LN(x))   (FFN ratio 4, GELU)
+    head:     global average pool -> LayerNorm -> fc
+The first block of every stage downsamples:
+    MBConv:      x <- Proj(Pool(x)) + Conv1x1(SE(DWConv(Conv1x1(BN(x), stride=2))))   (paper Eq. 5)
+                 (``stride_placement='dwconv'`` puts the stride in the depthwise conv, Table 9's variant)
+    Transformer: x <- Proj(Pool(x)) + Attention(Pool(LN(x)))
+with 2x2 max pooling (``pool_type='avg'`` for average) and Proj a 1x1 conv / linear with bias.
+
+Choices the paper leaves open, picked so that parameters and FLOPs match its Table 3 / Table 4
+(checked by ``tests/test_coatnet.py``):
+    * MBConv expansion 4 of the block's OUTPUT width (in Eq. 5 the expanding conv already maps to the
+      new width), SE on the expanded channels with reduction to 0.25 of the block's INPUT width
+      (EfficientNet's convention), GELU inside SE. (SE reduced from the expanded width instead puts
+      CoAtNet-3 at 170.4M, 1.4% above the paper.)
+    * The attention of a widening block maps D_in -> D_out (q, k, v from the pooled, normalised input).
+    * Head: the blocks are pre-norm, so the residual stream after the last block is never normalised;
+      global average pool -> LayerNorm -> Linear(D, D) + tanh (pre-logits) -> fc (timm's
+      ``NormMlpClassifierHead``). The LayerNorm is the final norm every pre-norm network needs; the
+      D x D pre-logits layer (Google's ViT "representation layer", also in timm's coatnet_*_224) is the
+      only choice found that puts all of CoAtNet-0..4 within 1% of the paper's counts: without it they
+      are 24.40 / 41.59 / 73.59 / 164.50 / 273.98M (CoAtNet-0/2/3 2-2.5% below). ``head_hidden=False``
+      removes it.
+    * Padding of the 3x3 convs is symmetric (PyTorch's), not TensorFlow's 'SAME'.
+
+Parameters (M) / GMACs at 224 of this implementation (paper: params, FLOPs at 224):
+    coatnet_0   24.99 /   4.14  (25M, 4.2B)       coatnet_4  275.32 /  60.35  (275M)
+    coatnet_1   42.18 /   8.24  (42M, 8.4B)       coatnet_5  686.76 / 142.18  (688M)
+    coatnet_2   74.64 /  15.55  (75M, 15.7B)      coatnet_6 1347.74 / 259.60  (paper 1.47B)
+    coatnet_3  166.86 /  34.49  (168M, 34.7B)     coatnet_7 2440.63 / 457.87  (2.44B)
+(bias tables grow with the input: coatnet_4 at its default 384 has 276.34M.) CoAtNet-6 follows Table 12
+as read in the spec (S3: 8 MBConv at 768 + 42 Transformer blocks at 1536, S4: 2 x 2048, head size 128)
+and comes out 8% below the 1.47B the paper states; CoAtNet-7 (same layout, wider) matches.
+
+Input sizes: any multiple of 32, fixed at construction (``img_size``), because the relative-bias
+tables of S3 / S4 are built for the S3 / S4 grids. ``checkpoint_filter_fn`` resizes the tables of a
+checkpoint trained at another size bilinearly (the paper's fine-tuning at 384 / 512).
+"""
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, register_notrace_function, \
+    to_2tuple, trunc_normal_
+from timm.models import generate_default_cfgs, register_model
+from timm.models._features import feature_take_indices
+from timm.models._manipulate import checkpoint
+
+from ..hub import hub_id
+from ..layers.pointwise import PointwiseConv2d, max_pool_2x2
+from ..layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
+from ._builder import build_model
+from ._checkpoint import check_state_dict, unwrap_state_dict
+
+__all__ = ['CoAtNet', 'CoAtNetCfg', 'CoAtNetStem', 'MBConvBlock', 'TransformerBlock', 'CoAtNetStage']
+
+BLOCK_LAYOUTS = ('CCTT', 'CCCT', 'CTTT', 'CCCC')
+
+
+@dataclass(frozen=True)
+class CoAtNetCfg:
+    """One CoAtNet size: blocks and widths of S1..S4 (paper Table 3), stem width (S0), head size.
+
+    ``s3_conv``: (blocks, width) of MBConv blocks that open S3 before its Transformer blocks
+    (CoAtNet-6/7, Table 12); (0, 0) for the others.
+    """
+    depths: Tuple[int, int, int, int]
+    widths: Tuple[int, int, int, int]
+    stem_width: int = 64
+    head_dim: int = 32
+    s3_conv: Tuple[int, int] = (0, 0)
+
+
+model_cfgs = dict(
+    coatnet_0=CoAtNetCfg(depths=(2, 3, 5, 2), widths=(96, 192, 384, 768), stem_width=64),
+    coatnet_1=CoAtNetCfg(depths=(2, 6, 14, 2), widths=(96, 192, 384, 768), stem_width=64),
+    coatnet_2=CoAtNetCfg(depths=(2, 6, 14, 2), widths=(128, 256, 512, 1024), stem_width=128),
+    coatnet_3=CoAtNetCfg(depths=(2, 6, 14, 2), widths=(192, 384, 768, 1536), stem_width=192),
+    coatnet_4=CoAtNetCfg(depths=(2, 12, 28, 2), widths=(192, 384, 768, 1536), stem_width=192),
+    coatnet_5=CoAtNetCfg(depths=(2, 12, 28, 2), widths=(256, 512, 1280, 2048), stem_width=192, head_dim=64),
+    coatnet_6=CoAtNetCfg(
+        depths=(2, 4, 42, 2), widths=(192, 384, 1536, 2048), stem_width=192, head_dim=128, s3_conv=(8, 768)),
+    coatnet_7=CoAtNetCfg(
+        depths=(2, 4, 42, 2), widths=(256, 512, 2048, 3072), stem_width=192, head_dim=128, s3_conv=(8, 1024)),
+)
+
+
+@register_notrace_function
+def check_coatnet_input(x: torch.Tensor, in_chans: int, img_size: Tuple[int, int]) -> None:
+    if x.dim() != 4:
+        raise ValueError('CoAtNet expects a batch of images (N, C, H, W), got a tensor of shape {}'.format(
+            list(x.shape)))
+    if x.shape[1] != in_chans:
+        raise ValueError('CoAtNet was built for {} input channels (in_chans), got an input with {}'.format(
+            in_chans, x.shape[1]))
+    if x.shape[2] != img_size[0] or x.shape[3] != img_size[1]:
+        raise ValueError(
+            'CoAtNet was built for {}x{} inputs (img_size): its relative-position bias tables are sized for '
+            'that input, got {}x{}. Build the model with img_size={} (any multiple of 32; pretrained tables '
+            'are resized on load)'.format(img_size[0], img_size[1], x.shape[2], x.shape[3],
+                                          (x.shape[2], x.shape[3])))
+
+
+@register_notrace_function
+def check_grid(x: torch.Tensor, grid_size: Tuple[int, int], reduction: int) -> None:
+    """A Transformer stage's (N, C, H, W) input must be the grid its tables were built for."""
+    if x.shape[2] != grid_size[0] or x.shape[3] != grid_size[1]:
+        raise ValueError(
+            'this CoAtNet stage was built for a {}x{} input grid ({}x{} images), got {}x{} '
+            '({}x{} images); build the model with the img_size of the input'.format(
+                grid_size[0], grid_size[1], grid_size[0] * reduction, grid_size[1] * reduction,
+                x.shape[2], x.shape[3], x.shape[2] * reduction, x.shape[3] * reduction))
+
+
+def pool_2x2_nchw(x: torch.Tensor, pool_type: str) -> torch.Tensor:
+    if pool_type == 'max':
+        return max_pool_2x2(x)
+    return F.avg_pool2d(x, 2, 2)
+
+
+def pool_2x2_nhwc(x: torch.Tensor, pool_type: str) -> torch.Tensor:
+    n, h, w, c = x.shape
+    x = x.reshape(n, h // 2, 2, w // 2, 2, c)  # (N, H/2, 2, W/2, 2, C): 2x2 windows in dims 2 and 4
+    return x.amax((2, 4)) if pool_type == 'max' else x.mean((2, 4))
+
+
+class CoAtNetStem(nn.Module):
+    """S0: 3x3 conv stride 2 -> BN -> GELU -> 3x3 conv."""
+
+    def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_chs, out_chs, 3, stride=2, padding=1, **dd)
+        self.norm1 = nn.BatchNorm2d(out_chs, **dd)
+        self.act1 = nn.GELU()
+        self.conv2 = nn.Conv2d(out_chs, out_chs, 3, padding=1, **dd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.act1(self.norm1(self.conv1(x))))
+
+
+class MBConvBlock(nn.Module):
+    """Pre-norm MBConv on (N, C, H, W): BN -> 1x1 -> BN/GELU -> 3x3 depthwise -> BN/GELU -> SE -> 1x1.
+
+    Expanded width ``expand_ratio * out_chs``; SE reduction ``se_ratio * in_chs``. With ``stride=2`` the
+    shortcut is Proj(Pool(x)) and the residual branch subsamples in its first 1x1 conv
+    (``stride_placement='conv1x1'``, paper Eq. 5) or in the depthwise conv ('dwconv').
+    """
+    def __init__(
+            self,
+            in_chs: int,
+            out_chs: int,
+            stride: int = 1,
+            expand_ratio: float = 4.,
+            se_ratio: float = 0.25,
+            stride_placement: str = 'conv1x1',
+            pool_type: str = 'max',
+            drop_path: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        if stride_placement not in ('conv1x1', 'dwconv'):
+            raise ValueError(f"stride_placement must be 'conv1x1' or 'dwconv', got {stride_placement!r}")
+        mid_chs = int(out_chs * expand_ratio)
+        self.channels_last = False  # runs on (N, C, H, W)
+        self.stride = stride
+        self.pool_type = pool_type
+        self.stride_1x1 = stride if stride_placement == 'conv1x1' else 1
+        if stride > 1 or in_chs != out_chs:
+            self.shortcut_proj = PointwiseConv2d(in_chs, out_chs, **dd)
+        else:
+            self.shortcut_proj = nn.Identity()
+        self.norm = nn.BatchNorm2d(in_chs, **dd)
+        self.conv1 = PointwiseConv2d(in_chs, mid_chs, bias=False, **dd)
+        self.norm1 = nn.BatchNorm2d(mid_chs, **dd)
+        self.act1 = nn.GELU()
+        self.conv2 = nn.Conv2d(
+            mid_chs, mid_chs, 3, stride=stride // self.stride_1x1, padding=1, groups=mid_chs, bias=False, **dd)
+        self.norm2 = nn.BatchNorm2d(mid_chs, **dd)
+        self.act2 = nn.GELU()
+        self.se = SEModule(mid_chs, rd_channels=max(1, int(in_chs * se_ratio)), act_layer=nn.GELU, **dd)
+        self.conv3 = PointwiseConv2d(mid_chs, out_chs, **dd)
+        self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            shortcut = self.shortcut_proj(pool_2x2_nchw(x, self.pool_type))
+        else:
+            shortcut = self.shortcut_proj(x)
+        x = self.norm(x)
+        if self.stride_1x1 > 1:
+            x = x[:, :, ::self.stride_1x1, ::self.stride_1x1].contiguous()  # 1x1 conv with stride 2
+        x = self.act1(self.norm1(self.conv1(x)))
+        x = self.act2(self.norm2(self.conv2(x)))
+        x = self.conv3(self.se(x))
+        return self.drop_path(x) + shortcut
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm Transformer block with relative attention on (N, H, W, C) tokens.
+
+    With ``stride=2``: x <- Proj(Pool(x)) + Attention(Pool(LN(x))); with in_chs != out_chs and stride 1
+    (CoAtNet-6/7's first Transformer block of S3): x <- Proj(x) + Attention(LN(x)). Then
+    x <- x + FFN(LN(x)).
+    """
+    def __init__(
+            self,
+            in_chs: int,
+            out_chs: int,
+            grid_size: Tuple[int, int],
+            stride: int = 1,
+            head_dim: int = 32,
+            mlp_ratio: float = 4.,
+            pool_type: str = 'max',
+            drop_path: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.channels_last = True  # runs on (N, H, W, C)
+        self.stride = stride
+        self.pool_type = pool_type
+        self.shortcut_proj = nn.Linear(in_chs, out_chs, **dd) if in_chs != out_chs else nn.Identity()
+        self.norm1 = nn.LayerNorm(in_chs, **dd)
+        self.attn = RelativeSelfAttention(in_chs, out_chs, grid_size, head_dim=head_dim, **dd)
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+        self.norm2 = nn.LayerNorm(out_chs, **dd)
+        self.mlp = Mlp(out_chs, int(out_chs * mlp_ratio), act_layer=nn.GELU, **dd)
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.norm1(x)
+        if self.stride > 1:
+            shortcut = pool_2x2_nhwc(shortcut, self.pool_type)
+            x = pool_2x2_nhwc(x, self.pool_type)
+        n, h, w, _ = x.shape
+        x = self.attn(x.reshape(n, h * w, -1)).view(n, h, w, -1)  # tokens (N, L, C) in row-major order
+        x = self.shortcut_proj(shortcut) + self.drop_path1(x)
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+class CoAtNetStage(nn.Module):
+    """Blocks of one stage (the first one downsamples by 2). Takes and returns (N, C, H, W); Transformer
+    blocks run on (N, H, W, C) tokens, with one permute at each switch between block kinds."""
+
+    def __init__(
+            self,
+            in_chs: int,
+            kinds: str,
+            widths: Sequence[int],
+            grid_size: Tuple[int, int],
+            reduction: int,
+            drop_path_rates: Sequence[float],
+            head_dim: int = 32,
+            expand_ratio: float = 4.,
+            se_ratio: float = 0.25,
+            stride_placement: str = 'conv1x1',
+            pool_type: str = 'max',
+            device=None,
+            dtype=None,
+    ):
+        """``kinds``: 'C' (MBConv) or 'T' (Transformer) per block; ``widths``: output width per block;
+        ``grid_size``: (H, W) of the stage's output (the Transformer blocks' grid) for images of
+        ``reduction`` times that size."""
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.grad_checkpointing = False
+        self.grid_size = grid_size
+        self.in_grid_size = (grid_size[0] * 2, grid_size[1] * 2)
+        self.in_reduction = reduction // 2
+        self.has_transformer = 'T' in kinds
+        blocks = []
+        for i, (kind, width) in enumerate(zip(kinds, widths)):
+            stride = 2 if i == 0 else 1
+            if kind == 'C':
+                blocks.append(MBConvBlock(
+                    in_chs, width, stride, expand_ratio=expand_ratio, se_ratio=se_ratio,
+                    stride_placement=stride_placement, pool_type=pool_type, drop_path=drop_path_rates[i], **dd))
+            else:
+                blocks.append(TransformerBlock(
+                    in_chs, width, grid_size, stride, head_dim=head_dim, pool_type=pool_type,
+                    drop_path=drop_path_rates[i], **dd))
+            in_chs = width
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.has_transformer:
+            check_grid(x, self.in_grid_size, self.in_reduction)
+        channels_last = False
+        for block in self.blocks:
+            if block.channels_last != channels_last:
+                x = x.permute(0, 2, 3, 1) if block.channels_last else x.permute(0, 3, 1, 2).contiguous()
+                channels_last = block.channels_last
+            if self.grad_checkpointing and not torch.jit.is_scripting():
+                x = checkpoint(block, x)
+            else:
+                x = block(x)
+        if channels_last:
+            x = x.permute(0, 3, 1, 2).contiguous()
+        return x
+
+
+class CoAtNet(nn.Module):
+    """CoAtNet classifier.
+
+    Args:
+        cfg: blocks / widths of the size (``model_cfgs``).
+        img_size: input size (int or (H, W), multiples of 32); the relative-bias tables are built for it.
+        block_layout: kind of S1..S4, 'C' MBConv or 'T' Transformer: 'CCTT' (paper), 'CCCT', 'CTTT', 'CCCC'.
+        stride_placement: 'conv1x1' (stride in the MBConv's first 1x1 conv, Eq. 5) or 'dwconv' (Table 9).
+        pool_type: 'max' or 'avg', the 2x2 pooling of the downsampling blocks' shortcut and attention input.
+        head_dim: attention head size (default: the size's, 32 for CoAtNet-0..4).
+        expand_ratio: MBConv expansion (of the output width); se_ratio: SE reduction (of the input width).
+        head_hidden: D x D pre-logits layer (Linear + tanh) between the head's LayerNorm and fc.
+        num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as in timm.
+    """
+
+    def __init__(
+            self,
+            cfg: CoAtNetCfg = model_cfgs['coatnet_0'],
+            img_size: Union[int, Tuple[int, int]] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = 'avg',
+            block_layout: str = 'CCTT',
+            stride_placement: str = 'conv1x1',
+            pool_type: str = 'max',
+            head_dim: Optional[int] = None,
+            expand_ratio: float = 4.,
+            se_ratio: float = 0.25,
+            head_hidden: bool = True,
+            drop_rate: float = 0.,
+            drop_path_rate: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        img_size = tuple(int(s) for s in to_2tuple(img_size))
+        if any(s <= 0 or s % 32 for s in img_size):
+            raise ValueError(f'CoAtNet needs an img_size that is a multiple of 32 (five 2x downsamplings), '
+                             f'got {img_size}')
+        if block_layout not in BLOCK_LAYOUTS:
+            raise ValueError(f'block_layout must be one of {BLOCK_LAYOUTS}, got {block_layout!r}')
+        if pool_type not in ('max', 'avg'):
+            raise ValueError(f"pool_type must be 'max' or 'avg', got {pool_type!r}")
+        head_dim = head_dim or cfg.head_dim
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.img_size = img_size
+        self.drop_rate = drop_rate
+        self.grad_checkpointing = False
+
+        self.stem = CoAtNetStem(in_chans, cfg.stem_width, **dd)
+        self.feature_info = [dict(num_chs=cfg.stem_width, reduction=2, module='stem')]
+
+        kinds = [block_layout[i] * d for i, d in enumerate(cfg.depths)]
+        widths = [[w] * d for w, d in zip(cfg.widths, cfg.depths)]
+        if cfg.s3_conv[0]:
+            kinds[2] = 'C' * cfg.s3_conv[0] + kinds[2]
+            widths[2] = [cfg.s3_conv[1]] * cfg.s3_conv[0] + widths[2]
+        depths = [len(k) for k in kinds]
+        dpr = [x.tolist() for x in torch.linspace(0, drop_path_rate, sum(depths)).split(depths)]
+        stages = []
+        prev_chs = cfg.stem_width
+        for i in range(4):
+            reduction = 2 ** (i + 2)
+            stages.append(CoAtNetStage(
+                prev_chs, kinds[i], widths[i],
+                grid_size=(img_size[0] // reduction, img_size[1] // reduction),
+                reduction=reduction,
+                drop_path_rates=dpr[i],
+                head_dim=head_dim,
+                expand_ratio=expand_ratio,
+                se_ratio=se_ratio,
+                stride_placement=stride_placement,
+                pool_type=pool_type,
+                **dd,
+            ))
+            prev_chs = widths[i][-1]
+            self.feature_info.append(dict(num_chs=prev_chs, reduction=reduction, module=f'stages.{i}'))
+        self.stages = nn.Sequential(*stages)
+
+        self.num_features = self.head_hidden_size = prev_chs
+        self.head = NormMlpClassifierHead(
+            prev_chs, num_classes, hidden_size=prev_chs if head_hidden else None, pool_type=global_pool,
+            drop_rate=drop_rate, norm_layer='layernorm2d', act_layer='tanh', **dd)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Linear: truncated normal (std 0.02); conv: normal with std sqrt(2 / fan_out); biases zero.
+        The relative-bias tables keep their own init (truncated normal, std 0.02)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Conv2d):
+                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+                nn.init.normal_(m.weight, 0., (2. / fan_out) ** 0.5)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        return {n for n, _ in self.named_parameters() if n.endswith('relative_position_bias_table')}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        return dict(
+            stem=r'^stem',
+            blocks=r'^stages\.(\d+)' if coarse else [(r'^stages\.(\d+)\.blocks\.(\d+)', None)],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+        for s in self.stages:
+            s.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None, reset_other: bool = False) -> None:
+        self.num_classes = num_classes
+        self.head.reset(num_classes, global_pool, reset_other=reset_other)
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = 'NCHW',
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Forward features that returns the outputs of the levels picked by ``indices`` (0: stem, 1..4: S1..S4).
+
+        Args:
+            x: input images.
+            indices: last n levels if int, all if None, these levels if a sequence.
+            norm: apply the head's LayerNorm to the last stage's output when it is taken.
+            stop_early: stop after the last level asked for.
+            output_fmt: only 'NCHW'.
+            intermediates_only: return only the intermediates.
+        """
+        if output_fmt != 'NCHW':
+            raise ValueError(f"CoAtNet intermediates are NCHW, got output_fmt={output_fmt!r}")
+        check_coatnet_input(x, self.in_chans, self.img_size)
+        take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
+        intermediates = []
+        x = self.stem(x)
+        if 0 in take_indices:
+            intermediates.append(x)
+        last_idx = len(self.stages)
+        if torch.jit.is_scripting() or not stop_early:
+            stages = self.stages
+        else:
+            stages = self.stages[:max_index]
+        feat_idx = 0
+        for stage in stages:
+            feat_idx += 1
+            x = stage(x)
+            if feat_idx in take_indices:
+                intermediates.append(self.head.norm(x) if norm and feat_idx == last_idx else x)
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
+
+    def prune_intermediate_layers(
+            self,
+            indices: Union[int, List[int]] = 1,
+            prune_norm: bool = False,
+            prune_head: bool = True,
+    ) -> List[int]:
+        """Drop the stages after the last level ``indices`` needs (and the head)."""
+        take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
+        prune_end = max_index < len(self.stages)
+        self.stages = self.stages[:max_index]
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
+        if prune_head or prune_end or prune_norm:
+            self.reset_classifier(0, '', reset_other=prune_norm or prune_end)
+        return take_indices
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_coatnet_input(x, self.in_chans, self.img_size)
+        x = self.stem(x)
+        return self.stages(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def checkpoint_filter_fn(state_dict: Dict[str, Any], model: CoAtNet) -> Dict[str, torch.Tensor]:
+    """Adapt a CoAtNet checkpoint to ``model``: unwrap training checkpoints ('state_dict' / 'model',
+    'module.' / '_orig_mod.' prefixes), drop the gather-index buffers (rebuilt by the model) and resize
+    the (heads, 2H-1, 2W-1) relative-bias tables bilinearly when the checkpoint was trained for another
+    input size. Raises ``CheckpointMismatchError`` for a checkpoint of another variant."""
+    state_dict = unwrap_state_dict(state_dict)
+    own = model.state_dict()
+    out = {}
+    for k, v in state_dict.items():
+        if k.endswith('relative_position_index'):
+            continue
+        if k.endswith('relative_position_bias_table') and k in own and v.shape != own[k].shape \
+                and v.dim() == 3 and v.shape[0] == own[k].shape[0]:
+            grid = ((own[k].shape[1] + 1) // 2, (own[k].shape[2] + 1) // 2)
+            v = resize_relative_position_bias_table(v, grid)
+        out[k] = v
+    adaptable = ('head.fc.weight', 'head.fc.bias', 'stem.conv1.weight')
+    check_state_dict(
+        {k: v for k, v in out.items() if k not in adaptable or k in own},
+        model, f'{type(model).__name__} ({len(model.stages)} stages)', adaptable=adaptable)
+    return out
+
+
+def _create_coatnet(variant: str, pretrained: bool = False, **kwargs) -> CoAtNet:
+    arch = variant.split('.')[0]
+    return build_model(
+        CoAtNet, variant, pretrained,
+        cfg=model_cfgs[arch],
+        pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(out_indices=(0, 1, 2, 3, 4), flatten_sequential=True),
+        **kwargs,
+    )
+
+
+def _cfg(size: int = 224, **kwargs) -> Dict[str, Any]:
+    return {
+        'num_classes': 1000, 'input_size': (3, size, size), 'pool_size': (size // 32, size // 32),
+        'fixed_input_size': True,
+        'crop_pct': 0.875 if size == 224 else 1.0, 'crop_mode': 'center', 'interpolation': 'bicubic',
+        'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
+        'first_conv': 'stem.conv1', 'classifier': 'head.fc', 'license': 'apache-2.0',
+        'paper_ids': 'arXiv:2106.04803',
+        'paper_name': 'CoAtNet: Marrying Convolution and Attention for All Data Sizes',
+        'origin_url': 'https://arxiv.org/abs/2106.04803',
+        **kwargs,
+    }
+
+
+# ImageNet top-1 from the paper's Table 4: (model, tag) -> (input size, top-1)
+_PAPER_ACCURACY = {
+    ('coatnet_0', 'in1k'): (224, 81.6), ('coatnet_0', 'in1k_384'): (384, 83.9),
+    ('coatnet_1', 'in1k'): (224, 83.3), ('coatnet_1', 'in1k_384'): (384, 85.1),
+    ('coatnet_2', 'in1k'): (224, 84.1), ('coatnet_2', 'in1k_384'): (384, 85.7), ('coatnet_2', 'in1k_512'): (512, 85.9),
+    ('coatnet_2', 'in21k_ft_in1k_384'): (384, 87.1), ('coatnet_2', 'in21k_ft_in1k_512'): (512, 87.3),
+    ('coatnet_3', 'in1k'): (224, 84.5), ('coatnet_3', 'in1k_384'): (384, 85.8), ('coatnet_3', 'in1k_512'): (512, 86.0),
+    ('coatnet_3', 'in21k_ft_in1k_384'): (384, 87.6), ('coatnet_3', 'in21k_ft_in1k_512'): (512, 87.9),
+    ('coatnet_4', 'in21k_ft_in1k_384'): (384, 87.9), ('coatnet_4', 'in21k_ft_in1k_512'): (512, 88.1),
+}
+
+
+def _paper_note(tag: str, size: int, top1: float) -> str:
+    data = 'ImageNet-21k pre-training, ImageNet-1k fine-tuning' if tag.startswith('in21k') else 'ImageNet-1k only'
+    return f'paper: top-1 {top1} (ImageNet-1k val, {size}x{size}, {data}; Table 4)'
+
+
+default_cfgs = generate_default_cfgs({
+    **{
+        f'{name}.{tag}': _cfg(
+            size, hf_hub_id=hub_id(f'{name}.{tag}'), hf_hub_filename='model.safetensors',
+            notes=(_paper_note(tag, size, top1),),
+        )
+        for (name, tag), (size, top1) in _PAPER_ACCURACY.items()
+    },
+    # JFT-only sizes: no ImageNet result in the paper, no weights
+    'coatnet_5': _cfg(), 'coatnet_6': _cfg(), 'coatnet_7': _cfg(),
+})
+
+# what timm_attn.cards needs beyond the pretrained cfgs
+HUB_CARD = dict(
+    dataset='imagenet-1k',
+    description='''
+A CoAtNet image classifier: a convolutional stem, two stages of MBConv blocks with squeeze-excitation
+and two stages of Transformer blocks with relative attention (one trainable relative-position bias
+table per head, added to the attention logits), all pre-norm, as described in the paper (no official
+code or weights were released). Built for a fixed input size; the relative-bias tables are resized
+bilinearly when weights for another size are loaded.
+''',
+    weights_source='''
+No official weights exist. These weights are to be trained by the plugin's maintainers with timm's
+train.py and the paper's ImageNet recipe (Table 10), shipped with the plugin as a train.py config
+(`timm_attn/recipes/`; fine-tuning at 384 / 512 starts from the 224 weights, whose relative-bias
+tables are interpolated on load). Until a repo is published, `pretrained=True` fails with a message.
+''',
+    weights_command='python train.py --config timm_attn/recipes/{arch}_in1k.yaml --data-dir /data/imagenet '
+                    '--output output/{arch}.{tag}',
+    citation='''
+@inproceedings{dai2021coatnet,
+  title={CoAtNet: Marrying Convolution and Attention for All Data Sizes},
+  author={Dai, Zihang and Liu, Hanxiao and Le, Quoc V. and Tan, Mingxing},
+  booktitle={Advances in Neural Information Processing Systems},
+  year={2021}
+}
+''',
+)
+
+
+def _coatnet(name: str, pretrained: bool, **kwargs) -> CoAtNet:
+    return _create_coatnet(name, pretrained=pretrained, **kwargs)
+
+
+@register_model
+def coatnet_0(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-0 (paper Table 3): 25.0M params, 4.1 GMACs at 224."""
+    return _coatnet('coatnet_0', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_1(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-1 (paper Table 3): 42.2M params, 8.2 GMACs at 224."""
+    return _coatnet('coatnet_1', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_2(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-2 (paper Table 3): 74.6M params, 15.6 GMACs at 224."""
+    return _coatnet('coatnet_2', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_3(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-3 (paper Table 3): 166.9M params, 34.5 GMACs at 224."""
+    return _coatnet('coatnet_3', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_4(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-4 (paper Table 3): 275.3M params, 60.4 GMACs at 224 (default tag: 384)."""
+    return _coatnet('coatnet_4', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_5(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-5 (paper Table 11, head size 64): 686.8M params, 142.2 GMACs at 224."""
+    return _coatnet('coatnet_5', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_6(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-6 (Table 12, head size 128; S3: 8 MBConv at 768 + 42 Transformer at 1536): 1.35B params."""
+    return _coatnet('coatnet_6', pretrained, **kwargs)
+
+
+@register_model
+def coatnet_7(pretrained: bool = False, **kwargs) -> CoAtNet:
+    """CoAtNet-7 (Table 12, head size 128; S3: 8 MBConv at 1024 + 42 Transformer at 2048): 2.44B params."""
+    return _coatnet('coatnet_7', pretrained, **kwargs)
