@@ -22,21 +22,21 @@ Choices the paper leaves open, picked so that parameters and FLOPs match its Tab
       (EfficientNet's convention), GELU inside SE. (SE reduced from the expanded width instead puts
       CoAtNet-3 at 170.4M, 1.4% above the paper.)
     * The attention of a widening block maps D_in -> D_out (q, k, v from the pooled, normalised input).
-    * Head: the blocks are pre-norm, so the residual stream after the last block is never normalised;
-      global average pool -> LayerNorm -> Linear(D, D) + tanh (pre-logits) -> fc (timm's
-      ``NormMlpClassifierHead``). The LayerNorm is the final norm every pre-norm network needs; the
-      D x D pre-logits layer (Google's ViT "representation layer", also in timm's coatnet_*_224) is the
-      only choice found that puts all of CoAtNet-0..4 within 1% of the paper's counts: without it they
-      are 24.40 / 41.59 / 73.59 / 164.50 / 273.98M (CoAtNet-0/2/3 2-2.5% below). ``head_hidden=False``
-      removes it.
+    * Head: global average pool -> LayerNorm -> fc. The blocks are pre-norm, so the residual stream
+      after the last block is never normalised; the LayerNorm is the final norm a pre-norm network
+      needs (the paper's head is "global average pooling, then the classifier"). With this head
+      CoAtNet-0..4 have 24.40 / 41.59 / 73.59 / 164.50 / 272.95M, 0.4-2.4% below the paper's rounded
+      25 / 42 / 75 / 168 / 275M. The only choice found that puts all five within 1% is timm's extra
+      D x D Linear + tanh pre-logits layer (``head_hidden=True``: 24.99 / 42.18 / 74.64 / 166.86 /
+      275.32M), which the paper does not describe; it is off by default.
     * Padding of the 3x3 convs is symmetric (PyTorch's), not TensorFlow's 'SAME'.
 
 Parameters (M) / GMACs at 224 of this implementation (paper: params, FLOPs at 224):
-    coatnet_0   24.99 /   4.14  (25M, 4.2B)       coatnet_4  275.32 /  60.35  (275M)
-    coatnet_1   42.18 /   8.24  (42M, 8.4B)       coatnet_5  686.76 / 142.18  (688M)
-    coatnet_2   74.64 /  15.55  (75M, 15.7B)      coatnet_6 1347.74 / 259.60  (paper 1.47B)
-    coatnet_3  166.86 /  34.49  (168M, 34.7B)     coatnet_7 2440.63 / 457.87  (2.44B)
-(bias tables grow with the input: coatnet_4 at its default 384 has 276.34M.) CoAtNet-6 follows Table 12
+    coatnet_0   24.40 /   4.14  (25M, 4.2B)       coatnet_4  272.95 /  60.35  (275M)
+    coatnet_1   41.59 /   8.24  (42M, 8.4B)       coatnet_5  682.56 / 142.18  (688M)
+    coatnet_2   73.59 /  15.55  (75M, 15.7B)      coatnet_6 1343.54 / 259.60  (paper 1.47B)
+    coatnet_3  164.50 /  34.49  (168M, 34.7B)     coatnet_7 2431.19 / 457.87  (2.44B)
+(bias tables grow with the input: coatnet_4 at its default 384 has 273.97M.) CoAtNet-6 follows Table 12
 as read in the spec (S3: 8 MBConv at 768 + 42 Transformer blocks at 1536, S4: 2 x 2048, head size 128)
 and comes out 8% below the 1.47B the paper states; CoAtNet-7 (same layout, wider) matches.
 
@@ -327,7 +327,8 @@ class CoAtNet(nn.Module):
         pool_type: 'max' or 'avg', the 2x2 pooling of the downsampling blocks' shortcut and attention input.
         head_dim: attention head size (default: the size's, 32 for CoAtNet-0..4).
         expand_ratio: MBConv expansion (of the output width); se_ratio: SE reduction (of the input width).
-        head_hidden: D x D pre-logits layer (Linear + tanh) between the head's LayerNorm and fc.
+        head_hidden: timm's D x D pre-logits layer (Linear + tanh) between the head's LayerNorm and fc
+            (not in the paper; off by default).
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as in timm.
     """
 
@@ -344,7 +345,7 @@ class CoAtNet(nn.Module):
             head_dim: Optional[int] = None,
             expand_ratio: float = 4.,
             se_ratio: float = 0.25,
-            head_hidden: bool = True,
+            head_hidden: bool = False,
             drop_rate: float = 0.,
             drop_path_rate: float = 0.,
             device=None,
@@ -624,47 +625,47 @@ def _coatnet(name: str, pretrained: bool, **kwargs) -> CoAtNet:
 
 @register_model
 def coatnet_0(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-0 (paper Table 3): 25.0M params, 4.1 GMACs at 224."""
+    """CoAtNet-0 (paper Table 3): 24.4M params, 4.1 GMACs at 224."""
     return _coatnet('coatnet_0', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_1(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-1 (paper Table 3): 42.2M params, 8.2 GMACs at 224."""
+    """CoAtNet-1 (paper Table 3): 41.6M params, 8.2 GMACs at 224."""
     return _coatnet('coatnet_1', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_2(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-2 (paper Table 3): 74.6M params, 15.6 GMACs at 224."""
+    """CoAtNet-2 (paper Table 3): 73.6M params, 15.6 GMACs at 224."""
     return _coatnet('coatnet_2', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_3(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-3 (paper Table 3): 166.9M params, 34.5 GMACs at 224."""
+    """CoAtNet-3 (paper Table 3): 164.5M params, 34.5 GMACs at 224."""
     return _coatnet('coatnet_3', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_4(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-4 (paper Table 3): 275.3M params, 60.4 GMACs at 224 (default tag: 384)."""
+    """CoAtNet-4 (paper Table 3): 273.0M params, 60.4 GMACs at 224 (default tag: 384)."""
     return _coatnet('coatnet_4', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_5(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-5 (paper Table 11, head size 64): 686.8M params, 142.2 GMACs at 224."""
+    """CoAtNet-5 (paper Table 11, head size 64): 682.6M params, 142.2 GMACs at 224."""
     return _coatnet('coatnet_5', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_6(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-6 (Table 12, head size 128; S3: 8 MBConv at 768 + 42 Transformer at 1536): 1.35B params."""
+    """CoAtNet-6 (Table 12, head size 128; S3: 8 MBConv at 768 + 42 Transformer at 1536): 1.34B params."""
     return _coatnet('coatnet_6', pretrained, **kwargs)
 
 
 @register_model
 def coatnet_7(pretrained: bool = False, **kwargs) -> CoAtNet:
-    """CoAtNet-7 (Table 12, head size 128; S3: 8 MBConv at 1024 + 42 Transformer at 2048): 2.44B params."""
+    """CoAtNet-7 (Table 12, head size 128; S3: 8 MBConv at 1024 + 42 Transformer at 2048): 2.43B params."""
     return _coatnet('coatnet_7', pretrained, **kwargs)
