@@ -20,8 +20,13 @@ __all__ = ['PointwiseConv2d', 'MaxPool2x2', 'max_pool_2x2', 'pointwise_conv', 'b
 
 @register_notrace_function  # shape / device checks: a leaf for torch.fx
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """1x1 convolution of (N, C, H, W) with an (O, C[, 1, 1]) weight; batched matmul on contiguous CPU input."""
+    """1x1 convolution of (N, C, H, W) with an (O, C[, 1, 1]) weight; on the CPU a batched matmul for NCHW-contiguous
+    input and one matmul over the NHWC memory for channels_last input (which the output keeps)."""
     o = weight.shape[0]
+    if x.device.type == 'cpu' and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous():
+        # channels_last: a plain (N*H*W, C) @ (C, O) matmul on the NHWC memory, result stays channels_last
+        return F.linear(x.permute(0, 2, 3, 1), weight.reshape(o, -1), bias).permute(0, 3, 1, 2)
     if x.device.type != 'cpu' or x.dim() != 4 or not x.is_contiguous():
         return F.conv2d(x, weight.view(o, -1, 1, 1), bias)
     n, c, h, w = x.shape

@@ -203,7 +203,8 @@ class MBConvBlock(nn.Module):
             shortcut = self.shortcut_proj(x)
         x = self.norm(x)
         if self.stride_1x1 > 1:
-            x = x[:, :, ::self.stride_1x1, ::self.stride_1x1].contiguous()  # 1x1 conv with stride 2
+            # 1x1 conv with stride 2 = subsample, then 1x1 conv; keep the memory format (channels_last on CPU)
+            x = x[:, :, ::self.stride_1x1, ::self.stride_1x1].contiguous(memory_format=torch.channels_last)
         x = self.act1(self.norm1(self.conv1(x)))
         x = self.act2(self.norm2(self.conv2(x)))
         x = self.conv3(self.se(x))
@@ -305,14 +306,14 @@ class CoAtNetStage(nn.Module):
         channels_last = False
         for block in self.blocks:
             if block.channels_last != channels_last:
-                x = x.permute(0, 2, 3, 1) if block.channels_last else x.permute(0, 3, 1, 2).contiguous()
+                x = x.permute(0, 2, 3, 1) if block.channels_last else x.permute(0, 3, 1, 2)
                 channels_last = block.channels_last
             if self.grad_checkpointing and not torch.jit.is_scripting():
                 x = checkpoint(block, x)
             else:
                 x = block(x)
         if channels_last:
-            x = x.permute(0, 3, 1, 2).contiguous()
+            x = x.permute(0, 3, 1, 2)  # (N, C, H, W) in channels_last memory: no copy
         return x
 
 
@@ -467,7 +468,7 @@ class CoAtNet(nn.Module):
         check_coatnet_input(x, self.in_chans, self.img_size)
         take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
         intermediates = []
-        x = self.stem(x)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))  # as forward_features
         if 0 in take_indices:
             intermediates.append(x)
         last_idx = len(self.stages)
@@ -503,7 +504,9 @@ class CoAtNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_coatnet_input(x, self.in_chans, self.img_size)
-        x = self.stem(x)
+        # channels_last memory: oneDNN's depthwise / 3x3 convs are 2-7x faster on it than on NCHW (CPU),
+        # the 1x1 convs become one matmul, and the Transformer stages' (N, H, W, C) view is free
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         return self.stages(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
