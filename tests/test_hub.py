@@ -210,3 +210,27 @@ def test_push_a_train_py_output(published, tmp_path):
     out = _python(['-c', code], _env(tmp_path / 'hf2', hub.endpoint))
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[-2:] == ['2', 'True']
+
+
+def test_every_family_downloads_from_the_hub(published, tmp_path):
+    """SAN is covered above; CoAtNet (no official checkpoint): a model exported with the publishing code,
+    pushed with push_to_hub.py, then created with pretrained=True from the Hub."""
+    import timm
+    from timm_attn.hub import export_hub_folder
+    torch.manual_seed(0)
+    model = randomize_batchnorm(timm.create_model('coatnet_0')).eval()
+    folder = tmp_path / 'coatnet_0.in1k'
+    export_hub_folder(model, str(folder), 'coatnet_0.in1k')
+    hub = published['hub']
+    push = _python([os.path.join(SCRIPTS, 'push_to_hub.py'), str(folder), '--token', 'hf_test'],
+                   _env(tmp_path / 'hf', hub.endpoint))
+    assert push.returncode == 0, push.stderr[-3000:]
+    code = ("import json, timm, torch; m = timm.create_model('coatnet_0', pretrained=True).eval(); "
+            "x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0)); "
+            "print(json.dumps(m(x).detach()[0, :20].tolist()))")
+    out = _python(['-c', code], _env(tmp_path / 'hf', hub.endpoint))
+    assert out.returncode == 0, out.stderr[-3000:]
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x)[0, :20]
+    assert torch.allclose(torch.tensor(json.loads(out.stdout.strip().splitlines()[-1])), expected, atol=1e-4)

@@ -622,53 +622,49 @@ tables are interpolated on load). Until a repo is published, `pretrained=True` f
 )
 
 
-def _coatnet(name: str, pretrained: bool, **kwargs) -> CoAtNet:
-    return _create_coatnet(name, pretrained=pretrained, **kwargs)
-
-
 @register_model
 def coatnet_0(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-0 (paper Table 3): 24.4M params, 4.1 GMACs at 224."""
-    return _coatnet('coatnet_0', pretrained, **kwargs)
+    return _create_coatnet('coatnet_0', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_1(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-1 (paper Table 3): 41.6M params, 8.2 GMACs at 224."""
-    return _coatnet('coatnet_1', pretrained, **kwargs)
+    return _create_coatnet('coatnet_1', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_2(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-2 (paper Table 3): 73.6M params, 15.6 GMACs at 224."""
-    return _coatnet('coatnet_2', pretrained, **kwargs)
+    return _create_coatnet('coatnet_2', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_3(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-3 (paper Table 3): 164.5M params, 34.5 GMACs at 224."""
-    return _coatnet('coatnet_3', pretrained, **kwargs)
+    return _create_coatnet('coatnet_3', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_4(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-4 (paper Table 3): 273.0M params, 60.4 GMACs at 224 (default tag: 384)."""
-    return _coatnet('coatnet_4', pretrained, **kwargs)
+    return _create_coatnet('coatnet_4', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_5(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-5 (paper Table 11, head size 64): 682.6M params, 142.2 GMACs at 224."""
-    return _coatnet('coatnet_5', pretrained, **kwargs)
+    return _create_coatnet('coatnet_5', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_6(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-6 (Table 12, head size 128; S3: 8 MBConv at 768 + 42 Transformer at 1536): 1.34B params."""
-    return _coatnet('coatnet_6', pretrained, **kwargs)
+    return _create_coatnet('coatnet_6', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def coatnet_7(pretrained: bool = False, **kwargs) -> CoAtNet:
     """CoAtNet-7 (Table 12, head size 128; S3: 8 MBConv at 1024 + 42 Transformer at 2048): 2.43B params."""
-    return _coatnet('coatnet_7', pretrained, **kwargs)
+    return _create_coatnet('coatnet_7', pretrained=pretrained, **kwargs)
