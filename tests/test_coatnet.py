@@ -13,7 +13,6 @@ import yaml
 import timm
 import timm_attn  # noqa: F401
 from timm_attn.layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
-from timm_attn.models.coatnet import CoAtNet
 
 from conftest import SHARED
 
