@@ -60,6 +60,12 @@ def _family_card(arch: str) -> Dict[str, str]:
     return getattr(sys.modules[_model_entrypoints[arch].__module__], 'HUB_CARD')
 
 
+def _family_command(family: Dict, arch: str, tag: str) -> str:
+    """The family's ``weights_command``: a format string of ``arch`` / ``tag``, or a function of them."""
+    command = family['weights_command']
+    return command(arch, tag) if callable(command) else command.format(arch=arch, tag=tag)
+
+
 def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights_source: Optional[str] = None,
                 weights_command: Optional[str] = None, pretrained_cfg: Optional[Dict] = None,
                 usage_name: Optional[str] = None) -> str:
@@ -127,7 +133,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         (weights_source or family['weights_source']).strip(),
         '',
         '```bash',
-        (weights_command or family['weights_command'].format(arch=arch, tag=tag)).strip(),
+        (weights_command or _family_command(family, arch, tag)).strip(),
         '```',
         '',
         '## Usage',

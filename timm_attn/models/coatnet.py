@@ -44,6 +44,7 @@ Input sizes: any multiple of 32, fixed at construction (``img_size``), because t
 tables of S3 / S4 are built for the S3 / S4 grids. ``checkpoint_filter_fn`` resizes the tables of a
 checkpoint trained at another size bilinearly (the paper's fine-tuning at 384 / 512).
 """
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -593,6 +594,19 @@ default_cfgs = generate_default_cfgs({
     'coatnet_5': _cfg(), 'coatnet_6': _cfg(), 'coatnet_7': _cfg(),
 })
 
+def _training_command(arch: str, tag: str) -> str:
+    """The command (or what is missing) that makes the weights of ``arch.tag``, for its model card."""
+    recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', f'{arch}_in1k.yaml')
+    if tag == 'in1k' and os.path.isfile(recipe):
+        return (f'python train.py --config timm_attn/recipes/{arch}_in1k.yaml --data-dir /data/imagenet '
+                f'--output output/{arch}.in1k')
+    if tag.startswith('in1k_'):
+        return (f'# fine-tuning of {arch}.in1k at {tag[5:]} px (relative-bias tables interpolated on load);\n'
+                f'# the paper gives no fine-tuning recipe in the parts this project has: none is shipped yet')
+    return (f'# ImageNet-21k pre-training, then ImageNet-1k fine-tuning at {tag.rsplit("_", 1)[-1]} px:\n'
+            f'# no recipe is shipped yet')
+
+
 # what timm_attn.cards needs beyond the pretrained cfgs
 HUB_CARD = dict(
     dataset='imagenet-1k',
@@ -609,8 +623,7 @@ train.py and the paper's ImageNet recipe (Table 10), shipped with the plugin as 
 (`timm_attn/recipes/`; fine-tuning at 384 / 512 starts from the 224 weights, whose relative-bias
 tables are interpolated on load). Until a repo is published, `pretrained=True` fails with a message.
 ''',
-    weights_command='python train.py --config timm_attn/recipes/{arch}_in1k.yaml --data-dir /data/imagenet '
-                    '--output output/{arch}.{tag}',
+    weights_command=lambda arch, tag: _training_command(arch, tag),
     citation='''
 @inproceedings{dai2021coatnet,
   title={CoAtNet: Marrying Convolution and Attention for All Data Sizes},
