@@ -17,6 +17,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .pointwise import pointwise_conv
+from .recompute import running_stats_factor
 
 __all__ = ['bn_relu_conv1x1']
 
@@ -89,10 +90,6 @@ def bn_relu_conv1x1(x: torch.Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d, update
     """
     if not bn.training or not bn.track_running_stats or torch.jit.is_scripting():
         return conv(F.relu(bn(x)))
-    factor = 0.0
-    if update_stats:
-        if bn.num_batches_tracked is not None:
-            bn.num_batches_tracked.add_(1)
-        factor = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    factor = running_stats_factor(bn, update_stats)
     return _BnReluConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean, bn.running_var,
                              factor, bn.eps)

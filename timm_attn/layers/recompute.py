@@ -14,16 +14,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ['batch_norm_train', 'recompute_in_backward']
+__all__ = ['batch_norm_train', 'recompute_in_backward', 'running_stats_factor']
+
+
+def running_stats_factor(bn: nn.BatchNorm2d, update_stats: bool) -> float:
+    """The exponential-average factor ``nn.BatchNorm2d`` would use for this training step (counting the
+    step), or 0.0 (running statistics left as they are) for a recomputation."""
+    if not update_stats:
+        return 0.0
+    if bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    return bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
 
 
 def batch_norm_train(bn: nn.BatchNorm2d, x: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
     """``bn(x)`` in training mode; with ``update_stats=False`` the running statistics stay as they are."""
-    factor = 0.0
-    if update_stats:
-        if bn.num_batches_tracked is not None:
-            bn.num_batches_tracked.add_(1)
-        factor = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    factor = running_stats_factor(bn, update_stats)
     return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, factor, bn.eps)
 
 
