@@ -5,10 +5,11 @@ from typing import Any, Dict, Iterable, Mapping
 import torch
 from torch import nn
 
+from timm.models import clean_state_dict
+
 __all__ = ['CheckpointMismatchError', 'unwrap_state_dict', 'check_state_dict']
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
-_WRAPPER_PREFIXES = ('module.', '_orig_mod.')
 
 
 class CheckpointMismatchError(ValueError):
@@ -22,12 +23,7 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
         if key in checkpoint and isinstance(checkpoint[key], Mapping):
             checkpoint = checkpoint[key]
             break
-    out = {}
-    for k, v in checkpoint.items():
-        while k.startswith(_WRAPPER_PREFIXES):
-            k = k.split('.', 1)[1]
-        out[k] = v
-    return out
+    return clean_state_dict(dict(checkpoint))  # timm's: strips 'module.' / '_orig_mod.' in either order
 
 
 def check_state_dict(

@@ -594,6 +594,7 @@ default_cfgs = generate_default_cfgs({
     'coatnet_5': _cfg(), 'coatnet_6': _cfg(), 'coatnet_7': _cfg(),
 })
 
+
 def _training_command(arch: str, tag: str) -> str:
     """The command (or what is missing) that makes the weights of ``arch.tag``, for its model card."""
     recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', f'{arch}_in1k.yaml')
