@@ -40,7 +40,8 @@ def convert(model_name: str, checkpoint: str, out: str, tag: str = 'in1k') -> st
     _check_format(checkpoint)
     name_tag = f'{model_name}.{tag}'
     if name_tag not in timm.list_pretrained(model_name):
-        raise ValueError(f'{name_tag} is not a pretrained tag of the plugin (known: {timm.list_pretrained(model_name)})')
+        known = timm.list_pretrained(model_name)
+        raise ValueError(f'{name_tag} is not a pretrained tag of the plugin (known: {known})')
     model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=checkpoint)).eval()
     files = export_hub_folder(model, out, name_tag)
 

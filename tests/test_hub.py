@@ -186,7 +186,8 @@ def test_cards_are_up_to_date():
 @pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py')),
                     reason='../shared (timm train.py) not present')
 def test_push_a_train_py_output(published, tmp_path):
-    """timm's train.py output folder -> exported (safetensors + config + card naming the command) -> Hub -> hf-hub: id."""
+    """timm's train.py output folder -> exported (safetensors + config + card naming the command) -> Hub ->
+    hf-hub: id."""
     from test_integration import _image_folder
     data = _image_folder(tmp_path / 'data', per_class=2)
     train = _python([os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py'), '--data-dir', str(data),

@@ -182,7 +182,7 @@ def run_bench(
 
     x = torch.randn(batch_size, 3, img_size, img_size, device=dev)
     with torch.inference_mode(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for name, model in eval_models.items():  # warm-up (and compilation)
+        for model in eval_models.values():  # warm-up (and compilation)
             model(x)
         for r in range(rounds):
             for name, model in eval_models.items():
@@ -195,7 +195,7 @@ def run_bench(
                 f'{n} {results[n].infer_samples[-1]:.1f} img/s' for n in names), quiet)
     del eval_models
 
-    for name, step in train_steps.items():  # warm-up: optimizer state, compilation
+    for step in train_steps.values():  # warm-up: optimizer state, compilation
         step()
     for r in range(train_rounds if train_steps else 0):
         for name, step in train_steps.items():

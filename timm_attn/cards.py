@@ -57,7 +57,7 @@ def model_stats(arch: str, input_size) -> Dict[str, float]:
 
 def _family_card(arch: str) -> Dict[str, str]:
     from timm.models._registry import _model_entrypoints
-    return getattr(sys.modules[_model_entrypoints[arch].__module__], 'HUB_CARD')
+    return sys.modules[_model_entrypoints[arch].__module__].HUB_CARD
 
 
 def _family_command(family: Dict, arch: str, tag: str) -> str:

@@ -78,8 +78,8 @@ class _BnReluConv(torch.autograd.Function):
         dx = dy.mul_(_per_channel(scale, nd))
         dx.addcmul_(x, _per_channel(-scale * k, nd))
         dx.add_(_per_channel(scale * (k * mean - sum_dy / count), nd))
-        return (dx.to(ctx.input_dtype), grad_gamma if bn_weight is not None else None, grad_beta if bn_bias is not None else None,
-                grad_conv_w, grad_conv_b, None, None, None, None)
+        return (dx.to(ctx.input_dtype), grad_gamma if bn_weight is not None else None,
+                grad_beta if bn_bias is not None else None, grad_conv_w, grad_conv_b, None, None, None, None)
 
 
 def bn_relu_conv1x1(x: torch.Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d, update_stats: bool = True) -> torch.Tensor:

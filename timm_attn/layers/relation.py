@@ -91,7 +91,8 @@ def pairwise_relation(
     """delta(x_i, x_j) for every j in R(i): (N, C, H, W) x 2 -> (N, C', k*k, Ho*Wo)."""
     _check_pair(x1, x2)
     if relation not in ('summation', 'subtraction', 'concatenation', 'hadamard', 'dot'):
-        raise ValueError('unknown pairwise relation ' + relation + ', expected summation, subtraction, concatenation, hadamard or dot')
+        raise ValueError('unknown pairwise relation ' + relation +
+                         ', expected summation, subtraction, concatenation, hadamard or dot')
     xi = _centre(x1, stride)  # (N, C, 1, L)
     xj = gather_neighbours(x2, kernel_size, stride, dilation)  # (N, C, k*k, L)
     if relation == 'subtraction':

@@ -22,23 +22,27 @@ Choices the paper leaves open, picked so that parameters and FLOPs match its Tab
       (EfficientNet's convention), GELU inside SE. (SE reduced from the expanded width instead puts
       CoAtNet-3 at 170.4M, 1.4% above the paper.)
     * The attention of a widening block maps D_in -> D_out (q, k, v from the pooled, normalised input).
-    * Head: global average pool -> LayerNorm -> fc. The blocks are pre-norm, so the residual stream
-      after the last block is never normalised; the LayerNorm is the final norm a pre-norm network
-      needs (the paper's head is "global average pooling, then the classifier"). With this head
-      CoAtNet-0..4 have 24.40 / 41.59 / 73.59 / 164.50 / 272.95M, 0.4-2.4% below the paper's rounded
-      25 / 42 / 75 / 168 / 275M. The only choice found that puts all five within 1% is timm's extra
-      D x D Linear + tanh pre-logits layer (``head_hidden=True``: 24.99 / 42.18 / 74.64 / 166.86 /
-      275.32M), which the paper does not describe; it is off by default.
+    * Head: global average pool -> LayerNorm -> D x D Linear + tanh -> fc. The blocks are pre-norm, so
+      the residual stream after the last block is never normalised; the LayerNorm is the final norm a
+      pre-norm network needs. The paper's text says "global average pooling, then the classifier", but
+      its parameter counts include the tanh pre-logits layer: Google's own code for this block family
+      (google-research/maxvit, ``maxvit/models/maxvit.py``: pool -> ``final_layer_norm`` ->
+      ``inner_dense`` of width ``cls_hsize=-1`` = the last width -> tanh -> ``logit_dense``) builds it by
+      default, and with it CoAtNet-0..4 have 24.99 / 42.18 / 74.64 / 166.86 / 275.32M, within 0.7% of
+      the paper's 25 / 42 / 75 / 168 / 275M; without it (``head_hidden=False``) they have 24.40 / 41.59 /
+      73.59 / 164.50 / 272.95M, 0.4-2.4% below. timm's coatnet_*_224 has the same head.
     * Padding of the 3x3 convs is symmetric (PyTorch's), not TensorFlow's 'SAME'.
 
 Parameters (M) / GMACs at 224 of this implementation (paper: params, FLOPs at 224):
-    coatnet_0   24.40 /   4.14  (25M, 4.2B)       coatnet_4  272.95 /  60.35  (275M)
-    coatnet_1   41.59 /   8.24  (42M, 8.4B)       coatnet_5  682.56 / 142.18  (688M)
-    coatnet_2   73.59 /  15.55  (75M, 15.7B)      coatnet_6 1343.54 / 259.60  (paper 1.47B)
-    coatnet_3  164.50 /  34.49  (168M, 34.7B)     coatnet_7 2431.19 / 457.87  (2.44B)
-(bias tables grow with the input: coatnet_4 at its default 384 has 273.97M.) CoAtNet-6 follows Table 12
+    coatnet_0   24.99 /   4.14  (25M, 4.2B)       coatnet_4  275.32 /  60.35  (275M)
+    coatnet_1   42.18 /   8.24  (42M, 8.4B)       coatnet_5  686.76 / 142.18  (688M)
+    coatnet_2   74.64 /  15.55  (75M, 15.7B)      coatnet_6 1347.74 / 259.60  (paper 1.47B)
+    coatnet_3  166.86 /  34.49  (168M, 34.7B)     coatnet_7 2440.63 / 457.87  (2.44B)
+(bias tables grow with the input: coatnet_4 at its default 384 has 276.34M.) CoAtNet-6 follows Table 12
 as read in the spec (S3: 8 MBConv at 768 + 42 Transformer blocks at 1536, S4: 2 x 2048, head size 128)
-and comes out 8% below the 1.47B the paper states; CoAtNet-7 (same layout, wider) matches.
+and comes out 8% below the 1.47B the paper states; CoAtNet-7 (same layout, wider) matches. With S4 at
+3072 (CoAtNet-7's S4 width) CoAtNet-6 would have 1470.43M, the paper's 1.47B to 0.03%, so the table or the
+count likely has a typo; we follow the table.
 
 Input sizes: any multiple of 32, fixed at construction (``img_size``), because the relative-bias
 tables of S3 / S4 are built for the S3 / S4 grids. ``checkpoint_filter_fn`` resizes the tables of a
@@ -329,8 +333,8 @@ class CoAtNet(nn.Module):
         pool_type: 'max' or 'avg', the 2x2 pooling of the downsampling blocks' shortcut and attention input.
         head_dim: attention head size (default: the size's, 32 for CoAtNet-0..4).
         expand_ratio: MBConv expansion (of the output width); se_ratio: SE reduction (of the input width).
-        head_hidden: timm's D x D pre-logits layer (Linear + tanh) between the head's LayerNorm and fc
-            (not in the paper; off by default).
+        head_hidden: the D x D pre-logits layer (Linear + tanh) between the head's LayerNorm and fc, as
+            in Google's code and the paper's parameter counts (default); False for LayerNorm -> fc only.
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as in timm.
     """
 
@@ -347,7 +351,7 @@ class CoAtNet(nn.Module):
             head_dim: Optional[int] = None,
             expand_ratio: float = 4.,
             se_ratio: float = 0.25,
-            head_hidden: bool = False,
+            head_hidden: bool = True,
             drop_rate: float = 0.,
             drop_path_rate: float = 0.,
             device=None,

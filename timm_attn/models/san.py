@@ -54,7 +54,8 @@ def _per_stage(value: _IntOrSeq, name: str, num_stages: int) -> Tuple[int, ...]:
 def san_min_input_size(kernel_sizes: Sequence[int], dilations: Sequence[int]) -> int:
     """Smallest input side: stage i works at floor(H / 2^(i+1)) and its reflection padding needs
     that to exceed the padding (k=7 at stride 32 -> 128 px for the official networks)."""
-    return max((neighbourhood_padding(k, d) + 1) * 2 ** (i + 1) for i, (k, d) in enumerate(zip(kernel_sizes, dilations)))
+    return max((neighbourhood_padding(k, d) + 1) * 2 ** (i + 1)
+               for i, (k, d) in enumerate(zip(kernel_sizes, dilations)))
 
 
 @register_notrace_function
