@@ -149,6 +149,8 @@ _GC_PAPER = partial(GlobalContext, fuse_add=True, fuse_scale=False, rd_ratio=1. 
 
 
 def _attn_resnet(variant: str, pretrained: bool, attn: Dict[str, Any], **kwargs) -> AttentionResNet:
+    if 'attn_layer' in (kwargs.get('block_args') or {}):  # the caller's block_args choose the block's module
+        attn = {k: v for k, v in attn.items() if k != 'attn_layer'}
     return _create_attention_resnet(variant, pretrained, **dict(attn, **kwargs))
 
 
