@@ -44,7 +44,8 @@ def conv_ref(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             for j in range(kw):
                 patch = xs[:, :, i * dilation:i * dilation + stride * (oh - 1) + 1:stride,
                            j * dilation:j * dilation + stride * (ow - 1) + 1:stride]  # (N, cg, oh, ow)
-                out[:, g * og:(g + 1) * og] += torch.einsum('nchw,oc->nohw', patch, weight[g * og:(g + 1) * og, :, i, j])
+                w_tap = weight[g * og:(g + 1) * og, :, i, j]  # (og, cg)
+                out[:, g * og:(g + 1) * og] += torch.einsum('nchw,oc->nohw', patch, w_tap)
     if bias is not None:
         out += bias.view(1, -1, 1, 1)
     return out

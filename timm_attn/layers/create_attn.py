@@ -43,7 +43,9 @@ ATTN_LAYERS: Dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def get_attn(attn_type: Union[str, bool, None, Callable[..., nn.Module], nn.Module]) -> Optional[Callable[..., nn.Module]]:
+def get_attn(
+        attn_type: Union[str, bool, None, Callable[..., nn.Module], nn.Module],
+) -> Optional[Callable[..., nn.Module]]:
     """The class (or partial) for ``attn_type``: a plugin name, one of timm's names ('se', 'eca', 'gc', 'sk',
     'nl', ...; 'timm_<name>' forces timm's), a class / partial (returned as is) or None / False (None).
 

@@ -7,4 +7,7 @@ from .coatnet import CoAtNet
 from .resattnet import ResidualAttentionNet
 from .san import SAN
 
-__all__ = ['attention_resnet', 'coatnet', 'resattnet', 'san', 'AttentionResNet', 'CoAtNet', 'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError']
+__all__ = [
+    'attention_resnet', 'coatnet', 'resattnet', 'san', 'AttentionResNet', 'CoAtNet', 'ResidualAttentionNet', 'SAN',
+    'PretrainedWeightsError', 'CheckpointMismatchError',
+]

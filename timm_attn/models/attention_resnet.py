@@ -27,7 +27,7 @@ Deviation: the official GSoP-Net1 runs stage 4 at stride 16 (no down-sampling, 1
 model keeps timm's ResNet-50 strides, so parameters are the same but GSoP's FLOPs are lower than the paper's.
 """
 from functools import partial
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from torch import nn
 
@@ -140,7 +140,8 @@ default_cfgs = generate_default_cfgs({
         origin_url='https://github.com/BangguWu/ECANet',
         notes=('official README: ECA-Net50 top-1 77.42 (paper 77.48)',)),
     'gc_resnet50': _cfg(
-        paper_ids='arXiv:1904.11492', paper_name='GCNet: Non-local Networks Meet Squeeze-Excitation Networks and Beyond',
+        paper_ids='arXiv:1904.11492',
+        paper_name='GCNet: Non-local Networks Meet Squeeze-Excitation Networks and Beyond',
         origin_url='https://github.com/xvjiarui/GCNet'),
 })
 
