@@ -160,6 +160,7 @@ def test_forward_any_size(name):
             assert y.shape == (2, 10) and torch.isfinite(y).all()
 
 
+@pytest.mark.slow  # timm-conformance's test_model_backward covers the default run
 def test_train_step_small():
     torch.manual_seed(0)
     model = timm.create_model('cbam_resnet50', num_classes=5)
