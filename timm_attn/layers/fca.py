@@ -1,0 +1,111 @@
+"""FcaNet multi-spectral channel attention (frequency channel attention).
+
+Paper: "FcaNet: Frequency Channel Attention Networks", Zequn Qin, Pengyi Zhang, Fei Wu, Xi Li, ICCV 2021,
+https://arxiv.org/abs/2012.11879. Official code: https://github.com/cfzd/FcaNet (``model/layer.py``).
+
+The channels are split into n equal groups (n = 16 for the paper's 'top16'); group i is pooled with the
+2D DCT basis of frequency (u_i, v_i) instead of the mean (the mean is frequency (0, 0) up to a factor):
+
+    Freq_i = sum_{h,w} X_i[:, h, w] B_{u_i,v_i}(h, w),
+    B_{u,v}(h, w) = c_u c_v cos(pi u (h + 1/2) / H) cos(pi v (w + 1/2) / W),  c_0 = 1/sqrt(H), c_k = sqrt(2/H)
+    att = sigmoid(fc2(relu(fc1(cat(Freq_0, ..., Freq_{n-1})))))      (fc1, fc2 without bias, reduction 16)
+    y = x * att
+
+The frequencies are the paper's ranking on a 7x7 grid, scaled to the DCT size (u * H // 7), as the official
+code does. The DCT size (H, W) is fixed at construction (``dct_size``); the official ResNets use the stage's
+size at 224 px (56, 28, 14, 7 for 256, 512, 1024, 2048 channels: ``resnet_feature_size``, the default).
+
+Any input size: like the official code, a map whose size differs from the DCT size is first average-pooled
+adaptively to it (``F.adaptive_avg_pool2d``; a smaller map, down to 1x1, is spread over the grid by the same
+op). The basis is separable and kept as two small (n, H) and (n, W) buffers (not in the state_dict: they are
+a function of the constructor arguments), so no C x H x W filter is stored per block as in the official code.
+"""
+import math
+from typing import Dict, Optional, Sequence, Tuple, Type, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from timm.layers import create_act_layer
+
+__all__ = ['MultiSpectralAttention', 'dct_basis', 'resnet_feature_size', 'FCA_TOP_FREQUENCIES']
+
+# the paper's ranking of the 7x7 DCT frequencies (official get_freq_indices('top32')): (u, v) pairs
+_TOP_U = (0, 0, 6, 0, 0, 1, 1, 4, 5, 1, 3, 0, 0, 0, 3, 2, 4, 6, 3, 5, 5, 2, 6, 5, 5, 3, 3, 4, 2, 2, 6, 1)
+_TOP_V = (0, 1, 0, 5, 2, 0, 2, 0, 0, 6, 0, 4, 6, 3, 5, 2, 6, 3, 3, 3, 5, 1, 1, 2, 4, 2, 1, 1, 3, 0, 5, 3)
+FCA_TOP_FREQUENCIES: Tuple[Tuple[int, int], ...] = tuple(zip(_TOP_U, _TOP_V))
+
+# output channels of a ResNet-50 stage -> its feature-map side at 224 px (official FcaNet ``c2wh``)
+_RESNET_FEATURE_SIZE: Dict[int, int] = {64: 56, 128: 28, 256: 56, 512: 28, 1024: 14, 2048: 7}
+
+
+def resnet_feature_size(channels: int) -> int:
+    """Side of a ResNet-50 (or -18/34) stage's feature map at 224 px for its channel count; 7 otherwise."""
+    return _RESNET_FEATURE_SIZE.get(channels, 7)
+
+
+def dct_basis(freqs: Sequence[int], size: int, dtype=None, device=None) -> torch.Tensor:
+    """(len(freqs), size) orthonormal DCT-II rows: b_k(t) = c_k cos(pi k (t + 1/2) / size)."""
+    t = torch.arange(size, dtype=torch.float64)
+    rows = []
+    for k in freqs:
+        scale = math.sqrt(1. / size) if k == 0 else math.sqrt(2. / size)
+        rows.append(torch.cos(math.pi * k * (t + 0.5) / size) * scale)
+    return torch.stack(rows).to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+class MultiSpectralAttention(nn.Module):
+    """Multi-spectral channel attention (FcaNet), the official ``MultiSpectralAttentionLayer``.
+
+    Args:
+        channels: input (= output) channels; must be divisible by ``num_freq``.
+        dct_size: DCT grid side(s) (H, W); None = ``resnet_feature_size(channels)`` (the official choice).
+        num_freq: number of top-ranked frequencies (1, 2, 4, 8, 16 or 32; paper: 16).
+        rd_ratio: MLP reduction (paper: 1/16). rd_channels overrides it.
+    """
+
+    def __init__(
+            self,
+            channels: int,
+            dct_size: Optional[Union[int, Tuple[int, int]]] = None,
+            num_freq: int = 16,
+            rd_ratio: float = 1. / 16,
+            rd_channels: Optional[int] = None,
+            act_layer: Type[nn.Module] = nn.ReLU,
+            gate_layer: Union[str, Type[nn.Module]] = 'sigmoid',
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        if num_freq not in (1, 2, 4, 8, 16, 32):
+            raise ValueError(f'num_freq must be one of 1, 2, 4, 8, 16, 32 (the ranked 7x7 frequencies), got {num_freq}')
+        if channels % num_freq:
+            raise ValueError(f'channels ({channels}) must be divisible by num_freq ({num_freq}): each frequency '
+                             f'pools an equal group of channels')
+        if dct_size is None:
+            dct_size = resnet_feature_size(channels)
+        dct_h, dct_w = (dct_size, dct_size) if isinstance(dct_size, int) else tuple(dct_size)
+        if dct_h < 7 or dct_w < 7:
+            raise ValueError(f'dct_size must be at least 7 (the frequencies are ranked on a 7x7 grid), got {dct_size}')
+        self.dct_size = (dct_h, dct_w)
+        self.num_freq = num_freq
+        freqs = FCA_TOP_FREQUENCIES[:num_freq]
+        # official: a frequency on the 7x7 grid is the same frequency at (u * H // 7) on an H x H grid
+        self.register_buffer('basis_h', dct_basis([u * (dct_h // 7) for u, _ in freqs], dct_h, **dd), persistent=False)
+        self.register_buffer('basis_w', dct_basis([v * (dct_w // 7) for _, v in freqs], dct_w, **dd), persistent=False)
+        rd_channels = rd_channels or int(channels * rd_ratio)
+        self.fc1 = nn.Linear(channels, rd_channels, bias=False, **dd)
+        self.act = create_act_layer(act_layer, inplace=True)
+        self.fc2 = nn.Linear(rd_channels, channels, bias=False, **dd)
+        self.gate = create_act_layer(gate_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[0], x.shape[1]
+        pooled = F.adaptive_avg_pool2d(x, self.dct_size)  # identity values when the size already matches
+        # (N, C, H, W) -> (N, F, C/F, H, W): group f uses basis row f
+        pooled = pooled.reshape(n, self.num_freq, c // self.num_freq, self.dct_size[0], self.dct_size[1])
+        freq = torch.einsum('nfchw,fh,fw->nfc', pooled, self.basis_h.to(x.dtype), self.basis_w.to(x.dtype))
+        att = self.gate(self.fc2(self.act(self.fc1(freq.reshape(n, c)))))
+        return x * att.reshape(n, c, 1, 1)

@@ -1,0 +1,225 @@
+"""Residual Attention Network (Attention-56, Attention-92) for ImageNet.
+
+Paper: "Residual Attention Network for Image Classification", Fei Wang, Mengqing Jiang, Chen Qian, Shuo Yang,
+Cheng Li, Honggang Zhang, Xiaogang Wang, Xiaoou Tang, CVPR 2017, https://arxiv.org/abs/1704.06904.
+Official code (Caffe prototxts): https://github.com/fwang91/residual-attention-network. Layer layout as the
+widely used PyTorch port (tengshaofeng/ResidualAttentionNetwork-pytorch, ``ResidualAttentionModel_56/92``).
+
+Network (paper Table 2; pre-activation bottleneck units, ``timm_attn.layers.residual_attention``):
+    stem:    7x7 conv 64 stride 2, BN, ReLU, 3x3 max-pool stride 2                         56 x 56
+    stage 0: unit 64 -> 256,            n0 attention modules (soft mask depth 3)           56 x 56
+    stage 1: unit 256 -> 512 stride 2,  n1 attention modules (depth 2)                     28 x 28
+    stage 2: unit 512 -> 1024 stride 2, n2 attention modules (depth 1)                     14 x 14
+    stage 3: unit 1024 -> 2048 stride 2, 2 units 2048                                       7 x 7
+    head:    BN, ReLU, global average pool, fc
+Attention-56: (n0, n1, n2) = (1, 1, 1); Attention-92: (1, 2, 3). Each attention module is
+H(x) = (1 + M(x)) * T(x) with p = 1, t = 2, r = 1.
+
+Any input size from 1x1 (the mask branch interpolates to the size of each map it is added to). The
+paper reports 31.9M params / 6.2 GFLOPs (Attention-56) and 51.3M / 10.4 GFLOPs (Attention-92); this
+implementation has 31.81M / 6.27 GMACs and 52.47M / 10.53 GMACs at 224 (tests/test_attention_resnet.py).
+Attention-92 has 1.2M (2.3%) more parameters than the paper's table with the layout of the port; the
+difference is not explained by the paper's text (the Caffe prototxt was not available to check).
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import ClassifierHead
+from timm.models import checkpoint_seq, generate_default_cfgs, register_model
+from timm.models._features import feature_take_indices
+
+from ..layers.residual_attention import PreActBottleneck, ResidualAttentionModule
+from ._builder import build_model
+
+__all__ = ['ResidualAttentionNet']
+
+
+class ResidualAttentionNet(nn.Module):
+    """Residual Attention Network.
+
+    Args:
+        attn_modules: attention modules in stages 0, 1, 2 (Attention-56: (1, 1, 1), Attention-92: (1, 2, 3)).
+        mask_depths: down-samplings of each stage's soft mask branch (paper at 224: 3, 2, 1).
+        widths: output channels of the four stages.
+        stem_chs: channels of the 7x7 stem conv.
+        num_classes, in_chans, global_pool, drop_rate: as in timm.
+    """
+
+    def __init__(
+            self,
+            attn_modules: Sequence[int] = (1, 1, 1),
+            mask_depths: Sequence[int] = (3, 2, 1),
+            widths: Sequence[int] = (256, 512, 1024, 2048),
+            stem_chs: int = 64,
+            num_classes: int = 1000,
+            in_chans: int = 3,
+            global_pool: str = 'avg',
+            drop_rate: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        if len(attn_modules) != 3 or len(mask_depths) != 3 or len(widths) != 4:
+            raise ValueError(f'attn_modules and mask_depths need 3 values (stages 0-2), widths 4; got '
+                             f'{attn_modules!r}, {mask_depths!r}, {widths!r}')
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.grad_checkpointing = False
+        self.stem = nn.Sequential()
+        self.stem.add_module('conv', nn.Conv2d(in_chans, stem_chs, 7, stride=2, padding=3, bias=False, **dd))
+        self.stem.add_module('norm', nn.BatchNorm2d(stem_chs, **dd))
+        self.stem.add_module('act', nn.ReLU(inplace=True))
+        self.stem.add_module('pool', nn.MaxPool2d(3, stride=2, padding=1))
+        stages, self.feature_info = [], []
+        prev = stem_chs
+        for i, width in enumerate(widths):
+            blocks = [PreActBottleneck(prev, width, stride=1 if i == 0 else 2, **dd)]
+            if i < 3:
+                blocks += [ResidualAttentionModule(width, mask_depths[i], **dd) for _ in range(attn_modules[i])]
+            else:
+                blocks += [PreActBottleneck(width, width, **dd) for _ in range(2)]
+            stages.append(nn.Sequential(*blocks))
+            prev = width
+            self.feature_info.append(dict(num_chs=width, reduction=4 * 2 ** i, module=f'stages.{i}'))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = self.head_hidden_size = prev
+        self.norm = nn.BatchNorm2d(prev, **dd)  # pre-activation network: the last unit's output is normalised here
+        self.act = nn.ReLU(inplace=True)
+        self.head = ClassifierHead(prev, num_classes, pool_type=global_pool, drop_rate=drop_rate, **dd)
+        self.init_weights()
+
+    @torch.jit.ignore
+    def init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        return dict(
+            stem=r'^stem',
+            blocks=r'^stages\.(\d+)' if coarse else [
+                (r'^stages\.(\d+)\.(\d+)', None),
+                (r'^norm', (99999,)),
+            ],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        self.num_classes = num_classes
+        self.head.reset(num_classes, pool_type=global_pool)
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = 'NCHW',
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Forward features that returns the outputs of the stages picked by ``indices``.
+
+        Args:
+            x: input images.
+            indices: last n stages if int, all if None, these stages if a sequence.
+            norm: apply the final BN + ReLU to the last stage's intermediate.
+            stop_early: stop after the last stage asked for.
+            output_fmt: only 'NCHW'.
+            intermediates_only: return only the intermediates.
+        """
+        if output_fmt != 'NCHW':
+            raise ValueError(f"Residual Attention Network intermediates are NCHW, got output_fmt={output_fmt!r}")
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        last_idx = len(self.stages) - 1
+        intermediates = []
+        x = self.stem(x)
+        stages = self.stages[:max_index + 1] if stop_early else self.stages
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take_indices:
+                intermediates.append(self.act(self.norm(x)) if norm and i == last_idx else x)
+        if intermediates_only:
+            return intermediates
+        if len(stages) == len(self.stages):
+            x = self.act(self.norm(x))
+        return x, intermediates
+
+    def prune_intermediate_layers(
+            self,
+            indices: Union[int, List[int]] = 1,
+            prune_norm: bool = False,
+            prune_head: bool = True,
+    ) -> List[int]:
+        """Drop the stages after the last one ``indices`` needs (and the norm / head)."""
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        self.stages = self.stages[:max_index + 1]
+        if prune_norm:
+            self.norm = nn.Identity()
+            self.act = nn.Identity()
+        if prune_head:
+            self.reset_classifier(0, '')
+        return take_indices
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            x = checkpoint_seq(self.stages, x)
+        else:
+            x = self.stages(x)
+        return self.act(self.norm(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _create_resattnet(variant: str, pretrained: bool = False, **kwargs) -> ResidualAttentionNet:
+    return build_model(
+        ResidualAttentionNet, variant, pretrained,
+        feature_cfg=dict(out_indices=(0, 1, 2, 3), flatten_sequential=True),
+        **kwargs,
+    )
+
+
+def _cfg(**kwargs) -> Dict[str, Any]:
+    return {
+        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'crop_pct': 0.875,
+        'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
+        'first_conv': 'stem.conv', 'classifier': 'head.fc',
+        'paper_ids': 'arXiv:1704.06904', 'paper_name': 'Residual Attention Network for Image Classification',
+        'origin_url': 'https://github.com/fwang91/residual-attention-network',
+        **kwargs,
+    }
+
+
+# no pretrained weights (the official release is Caffe, Attention-92 only): untagged cfgs
+default_cfgs = generate_default_cfgs({
+    'resattnet56': _cfg(notes=('paper: top-1 error 21.76 (ImageNet-1k val, 224 crop)',)),
+    'resattnet92': _cfg(notes=('paper: top-1 error 19.5 (ImageNet-1k val, 320 crop)',)),
+})
+
+
+@register_model
+def resattnet56(pretrained: bool = False, **kwargs) -> ResidualAttentionNet:
+    """Attention-56: one attention module per stage (stages 0-2)."""
+    return _create_resattnet('resattnet56', pretrained, **dict(dict(attn_modules=(1, 1, 1)), **kwargs))
+
+
+@register_model
+def resattnet92(pretrained: bool = False, **kwargs) -> ResidualAttentionNet:
+    """Attention-92: 1, 2 and 3 attention modules in stages 0-2."""
+    return _create_resattnet('resattnet92', pretrained, **dict(dict(attn_modules=(1, 2, 3)), **kwargs))
