@@ -1,5 +1,14 @@
 """Reusable attention ops and layers of timm-attn (pure PyTorch, CPU and GPU)."""
 from .aggregation import aggregate_neighbours
+from .bam import BAM
+from .cbam import CBAM, CbamChannelGate, CbamSpatialGate
+from .create_attn import ATTN_LAYERS, create_attn, get_attn
+from .fca import MultiSpectralAttention, dct_basis, resnet_feature_size
+from .gather_excite import GatherExcite
+from .gsop import GSoPAttention, covariance_pool
+from .residual_attention import PreActBottleneck, ResidualAttentionModule, SoftMaskBranch
+from .scse import SCSE, ChannelSE, SpatialSE
+from .spa import SpatialPyramidAttention
 from .bn_relu_conv import bn_relu_conv1x1
 from .neighbourhood import neighbourhood_output_size, neighbourhood_padding
 from .pointwise import MaxPool2x2, PointwiseConv2d, batchnorm_affine, max_pool_2x2, pointwise_conv
@@ -15,4 +24,8 @@ __all__ = [
     'recompute_in_backward', 'RelativeSelfAttention', 'relative_position_index', 'resize_relative_position_bias_table',
     'PAIRWISE_RELATIONS', 'PATCHWISE_RELATIONS', 'gather_neighbours', 'pairwise_relation',
     'patchwise_relation', 'relation_channels', 'PairwiseSelfAttention', 'PatchwiseSelfAttention', 'position_grid',
+    'BAM', 'CBAM', 'CbamChannelGate', 'CbamSpatialGate', 'ATTN_LAYERS', 'create_attn', 'get_attn',
+    'MultiSpectralAttention', 'dct_basis', 'resnet_feature_size', 'GatherExcite', 'GSoPAttention', 'covariance_pool',
+    'PreActBottleneck', 'ResidualAttentionModule', 'SoftMaskBranch', 'SCSE', 'ChannelSE', 'SpatialSE',
+    'SpatialPyramidAttention',
 ]

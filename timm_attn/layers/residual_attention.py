@@ -91,7 +91,7 @@ class SoftMaskBranch(nn.Module):
     def forward(self, x: torch.Tensor, trunk: torch.Tensor) -> torch.Tensor:
         feats: List[torch.Tensor] = []
         skips: List[torch.Tensor] = []
-        for i, down in enumerate(self.down):
+        for down in self.down:
             x = down(self.pool(x))
             feats.append(x)
         for i, skip in enumerate(self.skips):
