@@ -18,12 +18,12 @@ V (N x d_out), split into heads. Per head:
                  (no wrap-around). O(N L d).
     output:      F_c + Z  (optionally followed by a 1x1 projection, ``out_proj``).
 
-The positional logits are computed from the embedding table directly: for a window smaller than the
-axis as one matmul q . R^T over the L offsets (B, heads, H, W, L), applied to L shifted slices of the
-zero-padded values; for a window covering the axis, the table is gathered by offset into an
-(H, H, d_k) key tensor per axis (independent of the batch, its size is that of one image's logits per
-channel-group), and logits and aggregation are two batched matmuls. No one-hot re-indexing tensor is
-built, and nothing is rebuilt beyond that small gather.
+The positional logits come from the embedding table directly. For a window smaller than the axis:
+one matmul q . R^T over the L offsets (B, heads, lines, X, L), applied to L shifted slices of the
+zero-padded values. For a window covering the axis (the default, whole axis): the table is gathered
+by offset into (X, X, d_k) keys R[a' - a] (independent of the batch: X^2 d_k numbers, e.g. 25k for a
+56-pixel axis), then logits and aggregation are two batched matmuls, O(N X d). No one-hot
+re-indexing tensor is built, and nothing but that small gather is rebuilt per call.
 
 Choices (the paper's tables were not available; see ``GlobalSelfAttention``'s docstring).
 """
@@ -35,81 +35,93 @@ from torch import nn
 
 from timm.layers import register_notrace_function, trunc_normal_
 
-from .pointwise import PointwiseConv2d
+from .pointwise import PointwiseConv2d, pointwise_conv
 
-__all__ = ['GlobalSelfAttention', 'content_attention', 'axial_positional_attention', 'relative_index']
+__all__ = ['GlobalSelfAttention', 'content_attention', 'axial_positional_attention', 'relative_keys']
 
 
 def content_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, norm_queries: bool = False) -> torch.Tensor:
-    """q, k (B, heads, d_k, N), v (B, heads, d_v, N) -> (B, heads, d_v, N): Q (softmax_N(K)^T V)."""
+    """q, k (..., d_k, N), v (..., d_v, N) -> (..., d_v, N): Q (softmax_N(K)^T V)."""
     k = k.softmax(dim=-1)
     if norm_queries:
         q = q.softmax(dim=-2)
-    context = k @ v.transpose(-1, -2)  # (B, heads, d_k, d_v): one global context vector per key channel
-    return context.transpose(-1, -2) @ q
+    context = v @ k.transpose(-1, -2)  # (..., d_v, d_k): one global context vector per key channel
+    return context @ q
 
 
-@register_notrace_function  # builds index tensors from the input's size: a leaf for torch.fx
-def relative_index(size: int, radius: int, table_center: int, table_len: int, device: torch.device):
-    """(size, size) index into the embedding table of the offset a' - a for query a and key a', clamped
-    to the table (offsets beyond the table reuse its outermost embedding), and a (size, size) bool mask
-    of the pairs inside the window |a' - a| <= radius."""
-    pos = torch.arange(size, device=device)
-    offset = pos.view(1, -1) - pos.view(-1, 1)  # [a, a'] = a' - a
-    index = (offset + table_center).clamp(0, table_len - 1)
-    return index, offset.abs() <= radius
+def relative_keys(table: torch.Tensor, size: int, radius: int) -> torch.Tensor:
+    """The keys of every (query a, key a') pair of an axis of ``size`` pixels, R[a' - a], laid out for a
+    matmul: (size, d, size) [a, :, a'] from a (T, d) table with offset 0 at T // 2, or
+    (heads, size, d, size) from (heads, T, d). Offsets beyond the table reuse its outermost row; pairs
+    outside the window |a' - a| <= radius get zero keys (zero logits). No index tensor: the table, padded
+    to the offsets -(size - 1)..size - 1, is read through sliding windows (``unfold``) and flipped."""
+    table_len = table.shape[-2]
+    centre = table_len // 2
+    if radius < size - 1 and radius < centre:  # a window narrower than the table's reach: drop the rest
+        table = table[..., centre - radius:centre + radius + 1, :]
+        table_len, centre = 2 * radius + 1, radius
+    pad = max(0, size - 1 - centre)
+    if pad:
+        if radius < size - 1:  # offsets beyond the window: zero keys
+            table = F.pad(table, (0, 0, pad, pad))
+        else:  # whole axis beyond the table: the outermost embeddings (clamp)
+            first, last = table[..., :1, :], table[..., -1:, :]
+            shape = list(table.shape)
+            shape[-2] = pad
+            table = torch.cat([first.expand(shape), table, last.expand(shape)], dim=-2)
+        centre += pad
+    # rows centre - (size - 1) .. centre + size - 1: offsets -(size - 1)..size - 1
+    table = table[..., centre - size + 1:centre + size, :]
+    windows = table.unfold(-2, size, 1)  # (..., size, d, size): [i, :, j] = R[i + j - (size - 1)]
+    return windows.flip(-3)  # [a, :, a'] = R[a' - a]: i = size - 1 - a
 
 
 def _axis_dense(q: torch.Tensor, v: torch.Tensor, table: torch.Tensor, radius: int, softmax: bool) -> torch.Tensor:
-    """Attention along dim 3 of q (B, heads, d_k, X, Y) / v (B, heads, d_v, X, Y), every pair of the axis
-    at once. table: (T, d_k) shared or (heads, T, d_k) per head, centre at T // 2."""
-    size = q.shape[3]
-    table_len = table.shape[-2]
-    index, inside = relative_index(size, radius, table_len // 2, table_len, q.device)
-    keys = table[..., index, :]  # (X, X', d_k) or (heads, X, X', d_k): R[a' - a] for every pair
+    """Every pair of the axis at once, as two batched matmuls: logits batched over the query position
+    (its keys R[a' - a] depend on it), aggregation batched over the lines."""
+    b, n, lines, size, dv = v.shape
+    dk = q.shape[-1]
+    keys = relative_keys(table, size, radius)  # ([heads,] X, d_k, X')
     if table.dim() == 2:
-        logits = torch.einsum('bndxy,xzd->bnxyz', q, keys)  # (B, heads, X, Y, X')
+        q = q.permute(3, 0, 1, 2, 4).reshape(size, b * n * lines, dk)  # (X, B * heads * A, d_k)
+        logits = torch.bmm(q, keys).transpose(0, 1)  # (B * heads * A, X, X'), a strided view
     else:
-        logits = torch.einsum('bndxy,nxzd->bnxyz', q, keys)
-    mask = inside.view(size, 1, size)
+        q = q.permute(1, 3, 0, 2, 4).reshape(n * size, b * lines, dk)  # (heads * X, B * A, d_k)
+        logits = torch.bmm(q, keys.reshape(n * size, dk, size)).view(n, size, b, lines, size)
+        logits = logits.permute(2, 0, 3, 1, 4).reshape(b * n * lines, size, size)
     if softmax:
-        logits = logits.masked_fill(~mask, float('-inf')).softmax(dim=-1)
-    elif radius < size - 1:
-        logits = logits.masked_fill(~mask, 0.)
-    return torch.einsum('bnxyz,bnezy->bnexy', logits, v)
+        pos = torch.arange(size, device=q.device)
+        outside = (pos.view(1, -1) - pos.view(-1, 1)).abs() > radius
+        logits = logits.masked_fill(outside, float('-inf')).softmax(dim=-1)
+    out = torch.bmm(logits, v.reshape(b * n * lines, size, dv))
+    return out.view(b, n, lines, size, dv)
 
 
 def _axis_window(q: torch.Tensor, v: torch.Tensor, table: torch.Tensor, radius: int, softmax: bool) -> torch.Tensor:
-    """Attention along dim 3 over a window of L = 2 * radius + 1 < X pixels: logits q . R^T for the L
-    offsets (one matmul), then the sum over L shifted slices of the zero-padded values."""
-    b, n, dv, size, other = v.shape
+    """A window of L = 2 * radius + 1 < X pixels: logits q . R^T for the L offsets (one matmul), then the
+    sum over L shifted slices of the zero-padded values."""
+    size = v.shape[3]
     length = 2 * radius + 1
-    if table.dim() == 2:
-        logits = torch.einsum('bndxy,ld->bnlxy', q, table)  # (B, heads, L, X, Y): offset l - radius
-    else:
-        logits = torch.einsum('bndxy,nld->bnlxy', q, table)
+    keys = table.transpose(-1, -2) if table.dim() == 2 else table.transpose(-1, -2).unsqueeze(1)
+    logits = torch.matmul(q, keys)  # (B, heads, A, X, L): offset l - radius
     if softmax:
-        pos = torch.arange(size, device=q.device)
-        key_pos = pos.view(1, -1) + torch.arange(length, device=q.device).view(-1, 1) - radius  # (L, X)
-        outside = (key_pos < 0) | (key_pos >= size)
-        logits = logits.masked_fill(outside.view(length, size, 1), float('-inf')).softmax(dim=2)
-    v = F.pad(v, (0, 0, radius, radius))  # (B, heads, d_v, X + 2r, Y): zeros beyond the map
-    out = logits[:, :, 0:1] * v[:, :, :, 0:size]
+        key_pos = torch.arange(size, device=q.device).view(-1, 1) + torch.arange(length, device=q.device) - radius
+        logits = logits.masked_fill((key_pos < 0) | (key_pos >= size), float('-inf')).softmax(dim=-1)
+    v = F.pad(v, (0, 0, radius, radius))  # (B, heads, A, X + 2r, d_v): zeros beyond the map
+    out = logits[..., 0:1] * v[:, :, :, 0:size]
     for i in range(1, length):
-        out = out + logits[:, :, i:i + 1] * v[:, :, :, i:i + size]
+        out = out + logits[..., i:i + 1] * v[:, :, :, i:i + size]
     return out
 
 
 @register_notrace_function  # branches on the map size: a leaf for torch.fx
 def axial_positional_attention(
         q: torch.Tensor, v: torch.Tensor, table: torch.Tensor, radius: int, softmax: bool = False) -> torch.Tensor:
-    """Positional attention along dim 3 (the first spatial dim) of q (B, heads, d_k, X, Y) and
-    v (B, heads, d_v, X, Y): out[a] = sum_{|a' - a| <= radius} w(q[a] . R[a' - a]) v[a'], with w the
-    identity or a softmax over the window's pixels inside the map. ``table``: (T, d_k) or (heads, T, d_k)
-    relative embeddings, offset 0 at T // 2 (offsets beyond the table use its outermost rows).
-    For the other axis pass ``q.transpose(3, 4)`` / ``v.transpose(3, 4)`` and transpose the result back."""
-    size = q.shape[3]
-    if 2 * radius + 1 < size:
+    """Positional attention along the lines of q (B, heads, A, X, d_k) / v (B, heads, A, X, d_v) (A lines
+    of X pixels): out[a] = sum_{|a' - a| <= radius} w(q[a] . R[a' - a]) v[a'] over the a' of the line,
+    w the identity or a softmax over them. ``table``: (T, d_k) or (heads, T, d_k) relative embeddings,
+    offset 0 at T // 2, offsets beyond the table use its outermost rows. Returns (B, heads, A, X, d_v)."""
+    if 2 * radius + 1 < v.shape[3]:
         return _axis_window(q, v, table, radius, softmax)
     return _axis_dense(q, v, table, radius, softmax)
 
@@ -195,9 +207,13 @@ class GlobalSelfAttention(nn.Module):
         """x (B, C, H, W) -> q (B, heads, d_k, H, W), k (B, heads, d_k, H, W), v (B, heads, d_v, H, W)."""
         b, _, h, w = x.shape
         n = self.num_heads
-        q, k, v = self.qkv(x).split([self.dim_key, self.dim_key, self.dim_out], dim=1)
-        return (q.reshape(b, n, self.dim_key // n, h, w), k.reshape(b, n, self.dim_key // n, h, w),
-                v.reshape(b, n, self.dim_out // n, h, w))
+        # three products with slices of the one qkv weight: each output contiguous
+        wq, wk, wv = self.qkv.weight.split([self.dim_key, self.dim_key, self.dim_out])
+        bias = self.qkv.bias
+        bq, bk, bv = (None, None, None) if bias is None else bias.split([self.dim_key, self.dim_key, self.dim_out])
+        q, k, v = pointwise_conv(x, wq, bq), pointwise_conv(x, wk, bk), pointwise_conv(x, wv, bv)
+        return (q.view(b, n, self.dim_key // n, h, w), k.view(b, n, self.dim_key // n, h, w),
+                v.view(b, n, self.dim_out // n, h, w))
 
     def content_branch(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """F_c, (B, heads, d_v, H, W)."""
@@ -206,11 +222,15 @@ class GlobalSelfAttention(nn.Module):
     def positional_branch(self, q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Column-only attention -> BatchNorm -> row-only attention, (B, heads, d_v, H, W)."""
         b, n, dv, h, w = v.shape
-        col = axial_positional_attention(q, v, self.rel_pos_col, self.radius, self.pos_softmax)
-        col = self.pos_norm(col.reshape(b, n * dv, h, w)).view(b, n, dv, h, w)
+        # columns: W lines of H pixels, (B, heads, W, H, d)
+        col = axial_positional_attention(
+            q.permute(0, 1, 4, 3, 2), v.permute(0, 1, 4, 3, 2), self.rel_pos_col, self.radius, self.pos_softmax)
+        col = self.pos_norm(col.permute(0, 1, 4, 3, 2).reshape(b, n * dv, h, w))
+        # rows: H lines of W pixels, (B, heads, H, W, d)
         row = axial_positional_attention(
-            q.transpose(3, 4), col.transpose(3, 4), self.rel_pos_row, self.radius, self.pos_softmax)
-        return row.transpose(3, 4)
+            q.permute(0, 1, 3, 4, 2), col.view(b, n, dv, h, w).permute(0, 1, 3, 4, 2), self.rel_pos_row,
+            self.radius, self.pos_softmax)
+        return row.permute(0, 1, 4, 2, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
