@@ -27,7 +27,7 @@ re-indexing tensor is built, and nothing but that small gather is rebuilt per ca
 
 Choices (the paper's tables were not available; see ``GlobalSelfAttention``'s docstring).
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +73,7 @@ def relative_keys(table: torch.Tensor, size: int, radius: int) -> torch.Tensor:
     # rows centre - (size - 1) .. centre + size - 1: offsets -(size - 1)..size - 1
     table = table[..., centre - size + 1:centre + size, :]
     windows = table.unfold(-2, size, 1)  # (..., size, d, size): [i, :, j] = R[i + j - (size - 1)]
-    return windows.flip(-3)  # [a, :, a'] = R[a' - a]: i = size - 1 - a
+    return windows.flip([-3])  # [a, :, a'] = R[a' - a]: i = size - 1 - a
 
 
 def _axis_dense(q: torch.Tensor, v: torch.Tensor, table: torch.Tensor, radius: int, softmax: bool) -> torch.Tensor:
@@ -203,15 +203,18 @@ class GlobalSelfAttention(nn.Module):
             trunc_normal_(self.rel_pos_col, std=std)
             trunc_normal_(self.rel_pos_row, std=std)
 
-    def project(self, x: torch.Tensor):
+    def project(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, C, H, W) -> q (B, heads, d_k, H, W), k (B, heads, d_k, H, W), v (B, heads, d_v, H, W)."""
         b, _, h, w = x.shape
         n = self.num_heads
         # three products with slices of the one qkv weight: each output contiguous
         wq, wk, wv = self.qkv.weight.split([self.dim_key, self.dim_key, self.dim_out])
         bias = self.qkv.bias
-        bq, bk, bv = (None, None, None) if bias is None else bias.split([self.dim_key, self.dim_key, self.dim_out])
-        q, k, v = pointwise_conv(x, wq, bq), pointwise_conv(x, wk, bk), pointwise_conv(x, wv, bv)
+        if bias is None:
+            q, k, v = pointwise_conv(x, wq), pointwise_conv(x, wk), pointwise_conv(x, wv)
+        else:
+            bq, bk, bv = bias.split([self.dim_key, self.dim_key, self.dim_out])
+            q, k, v = pointwise_conv(x, wq, bq), pointwise_conv(x, wk, bk), pointwise_conv(x, wv, bv)
         return (q.view(b, n, self.dim_key // n, h, w), k.view(b, n, self.dim_key // n, h, w),
                 v.view(b, n, self.dim_out // n, h, w))
 

@@ -263,11 +263,12 @@ default_cfgs = generate_default_cfgs({
 
 
 def _training_command(arch: str, tag: str) -> str:
-    recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', f'{arch}_{tag}.yaml')
-    data = '/data/imagenet' if tag == 'in1k' else '/data/cifar100 --dataset-download'
+    """The command that makes the weights of ``arch.tag``, for its model card."""
+    name = f"{arch[:-len('_cifar')] if arch.endswith('_cifar') else arch}_{tag}.yaml"
+    recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', name)
+    data = '/data/imagenet' if tag == 'in1k' else '/data/cifar100'
     if os.path.isfile(recipe):
-        return (f'python train.py --config timm_attn/recipes/{arch}_{tag}.yaml --data-dir {data} '
-                f'--output output/{arch}.{tag}')
+        return f'python train.py --config timm_attn/recipes/{name} --data-dir {data} --output output/{arch}.{tag}'
     return '# no recipe is shipped for this tag yet'
 
 
