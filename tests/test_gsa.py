@@ -94,7 +94,7 @@ def test_branches_separately(kwargs, size):
     layer = _layer(**kwargs).eval()
     x = torch.randn(2, 8, *size)
     q, k, v = layer.project(x)
-    rq, rk, rv = reference_qkv(layer, x)
+    rq, _, _ = reference_qkv(layer, x)
     torch.testing.assert_close(q, rq, atol=1e-5, rtol=1e-5)
     q, k, v = (t.detach().requires_grad_() for t in (q, k, v))
     content, pos = layer.content_branch(q, k, v), layer.positional_branch(q, v)

@@ -172,9 +172,11 @@ class GlobalSelfAttention(nn.Module):
         dim_out = dim_out or dim
         dim_key = dim_key or dim_out
         if dim_key % num_heads or dim_out % num_heads:
-            raise ValueError(f'dim_key ({dim_key}) and dim_out ({dim_out}) must be divisible by num_heads ({num_heads})')
+            raise ValueError(
+                f'dim_key ({dim_key}) and dim_out ({dim_out}) must be divisible by num_heads ({num_heads})')
         if rel_pos_length is not None and (rel_pos_length < 1 or rel_pos_length % 2 == 0):
-            raise ValueError(f'rel_pos_length must be odd and positive (a centred window) or None, got {rel_pos_length}')
+            raise ValueError(
+                f'rel_pos_length must be odd and positive (a centred window) or None, got {rel_pos_length}')
         if rel_pos_length is None and max_size < 1:
             raise ValueError(f'max_size must be positive, got {max_size}')
         self.dim_out = dim_out

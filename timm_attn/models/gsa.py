@@ -215,10 +215,10 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: GSAResNet) -> Dict[s
     state_dict = unwrap_state_dict(state_dict)
     adaptable = ('fc.weight', 'fc.bias', 'conv1.weight')
     own = model.state_dict()
+    depth = [len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4)]
     check_state_dict(
         {k: v for k, v in state_dict.items() if k not in adaptable or k in own},
-        model, f'{type(model).__name__} ({sum(len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4))}'
-               f' blocks, img_size {model.img_size})', adaptable=adaptable)
+        model, f'{type(model).__name__} (blocks {depth}, img_size {model.img_size})', adaptable=adaptable)
     return state_dict
 
 
@@ -264,7 +264,7 @@ default_cfgs = generate_default_cfgs({
 
 def _training_command(arch: str, tag: str) -> str:
     """The command that makes the weights of ``arch.tag``, for its model card."""
-    name = f"{arch[:-len('_cifar')] if arch.endswith('_cifar') else arch}_{tag}.yaml"
+    name = f"{arch.removesuffix('_cifar')}_{tag}.yaml"
     recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', name)
     data = '/data/imagenet' if tag == 'in1k' else '/data/cifar100'
     if os.path.isfile(recipe):
