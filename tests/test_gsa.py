@@ -356,3 +356,23 @@ def test_recipe_runs_with_timm_train(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (tmp_path / 'out' / 'smoke' / 'last.pth.tar').exists()
     assert 'gsa_resnet26_cifar' in out.stdout + out.stderr
+
+
+def test_recompute_in_training_matches_the_plain_path():
+    """``recompute=True`` (default) keeps only the input for backward: same outputs, gradients and BN
+    running statistics as the plain path."""
+    torch.manual_seed(5)
+    plain = _layer(recompute=False).train()
+    recomputed = _layer(recompute=True).train()
+    recomputed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 8, 5, 6)
+    grads = []
+    for layer in (plain, recomputed):
+        xi = x.clone().requires_grad_()
+        out = layer(xi)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append([xi.grad] + [p.grad for p in layer.parameters()])
+    for g, w in zip(*grads):
+        torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
+    for name, buf in plain.named_buffers():
+        torch.testing.assert_close(dict(recomputed.named_buffers())[name], buf)

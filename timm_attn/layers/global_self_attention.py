@@ -33,9 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timm.layers import register_notrace_function, trunc_normal_
+from timm.layers import register_notrace_function, register_notrace_module, trunc_normal_
 
 from .pointwise import PointwiseConv2d, pointwise_conv
+from .recompute import batch_norm_train, recompute_in_backward
 
 __all__ = ['GlobalSelfAttention', 'content_attention', 'axial_positional_attention', 'relative_keys']
 
@@ -126,6 +127,7 @@ def axial_positional_attention(
     return _axis_dense(q, v, table, radius, softmax)
 
 
+@register_notrace_module  # training branches on the mode (recompute): a leaf for torch.fx
 class GlobalSelfAttention(nn.Module):
     """GSA module: content attention + column / BatchNorm / row positional attention, outputs summed.
 
@@ -149,6 +151,9 @@ class GlobalSelfAttention(nn.Module):
         out_proj: 1x1 conv (with bias) after the sum (default False: Figure 1 has none; lucidrains adds one).
         norm_queries: softmax of each query over its channels in the content branch (default False, the paper).
         qkv_bias: bias in the q / k / v projection (default False).
+        recompute: in training, keep only the module's input and output for backward and recompute the
+            rest there (same values, gradients and BatchNorm statistics): the whole-axis logits are
+            (B, heads, H, W, max(H, W)) per axis, the largest tensors of the network at 56 x 56.
     """
 
     def __init__(
@@ -164,6 +169,7 @@ class GlobalSelfAttention(nn.Module):
             out_proj: bool = False,
             norm_queries: bool = False,
             qkv_bias: bool = False,
+            recompute: bool = True,
             device=None,
             dtype=None,
     ):
@@ -186,6 +192,7 @@ class GlobalSelfAttention(nn.Module):
         self.max_size = max_size
         self.pos_softmax = pos_softmax
         self.norm_queries = norm_queries
+        self.recompute = recompute
         # window radius; whole axis: no limit (the dense path covers every pair of the map)
         self.radius = (rel_pos_length - 1) // 2 if rel_pos_length is not None else 2 ** 30
         table_len = rel_pos_length if rel_pos_length is not None else 2 * max_size - 1
@@ -224,24 +231,39 @@ class GlobalSelfAttention(nn.Module):
         """F_c, (B, heads, d_v, H, W)."""
         return content_attention(q.flatten(3), k.flatten(3), v.flatten(3), self.norm_queries).view(v.shape)
 
-    def positional_branch(self, q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Column-only attention -> BatchNorm -> row-only attention, (B, heads, d_v, H, W)."""
+    def positional_branch(self, q: torch.Tensor, v: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
+        """Column-only attention -> BatchNorm -> row-only attention, (B, heads, d_v, H, W).
+        ``update_stats=False``: a recomputation in training (the BatchNorm's running statistics stay)."""
         b, n, dv, h, w = v.shape
         # columns: W lines of H pixels, (B, heads, W, H, d)
         col = axial_positional_attention(
             q.permute(0, 1, 4, 3, 2), v.permute(0, 1, 4, 3, 2), self.rel_pos_col, self.radius, self.pos_softmax)
-        col = self.pos_norm(col.permute(0, 1, 4, 3, 2).reshape(b, n * dv, h, w))
+        col = col.permute(0, 1, 4, 3, 2).reshape(b, n * dv, h, w)
+        if self.training and not update_stats:
+            col = batch_norm_train(self.pos_norm, col, False)
+        else:
+            col = self.pos_norm(col)
         # rows: H lines of W pixels, (B, heads, H, W, d)
         row = axial_positional_attention(
             q.permute(0, 1, 3, 4, 2), col.view(b, n, dv, h, w).permute(0, 1, 3, 4, 2), self.rel_pos_row,
             self.radius, self.pos_softmax)
         return row.permute(0, 1, 4, 2, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def attention(self, x: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
         b, _, h, w = x.shape
         q, k, v = self.project(x)
-        out = self.content_branch(q, k, v) + self.positional_branch(q, v)
+        out = self.content_branch(q, k, v) + self.positional_branch(q, v, update_stats)
         out = out.reshape(b, self.dim_out, h, w)
         if self.proj is not None:
             out = self.proj(out)
         return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            return self._attention_recomputed(x)
+        return self.attention(x)
+
+    @torch.jit.unused
+    def _attention_recomputed(self, x: torch.Tensor) -> torch.Tensor:
+        """Training without storing q / k / v, the logits and the BatchNorm's input: recomputed in backward."""
+        return recompute_in_backward(lambda update_stats, x: self.attention(x, update_stats), x)
