@@ -33,10 +33,21 @@ Choices made here (the paper's tables were not available), all constructor argum
       tables hold 2 * side - 1 offsets; a larger input reuses the outermost embedding for farther
       offsets, so any input size works (non-square, odd, smaller or larger than img_size).
 
-Params (M) / GMACs at 224 (CIFAR: at 32, 100 classes), against the same-depth bottleneck ResNets
-(timm ``resnet50`` / ``resnet101``; for 26 / 38 ``timm_attn.bench``'s ``resnet26_paper`` /
-``resnet38_paper``: timm ``ResNet(Bottleneck, [1, 2, 4, 1])`` / ``[2, 3, 5, 2]``): see
-``PARAMS_GMACS`` in ``tests/test_gsa.py`` and the model cards.
+Params (M) / GMACs (multiply-adds of convolutions and matmuls, one image; ImageNet variants at 224,
+CIFAR variants at 32 with 100 classes), against the same-depth bottleneck ResNets (timm ``resnet50`` /
+``resnet101``; for 26 / 38 ``timm_attn.bench``'s ``resnet26_paper`` / ``resnet38_paper``, timm
+``ResNet(Bottleneck, [1, 2, 4, 1] / [2, 3, 5, 2])``; CIFAR baselines: the same ResNets with the same
+3x3 stride-1 stem):
+    gsa_resnet26   10.35 / 2.31   vs 13.70 / 2.34  (0.76x / 0.99x)    _cifar   8.49 / 0.69  vs 11.84 / 0.73
+    gsa_resnet38   14.20 / 2.95   vs 19.63 / 3.22  (0.72x / 0.92x)    _cifar  12.34 / 0.89  vs 17.78 / 1.01
+    gsa_resnet50   18.05 / 3.58   vs 25.56 / 4.09  (0.71x / 0.88x)    _cifar  16.19 / 1.09  vs 23.71 / 1.30
+    gsa_resnet101  30.40 / 6.09   vs 44.55 / 7.80  (0.68x / 0.78x)    _cifar  28.52 / 1.90  vs 42.70 / 2.51
+(The secondary source's "50% of the parameters, 70% of the FLOPs" for GSA-ResNet-50 is not reached with
+these choices; the paper's own table was not available to check the choices against.)
+
+Training memory: each GSA module recomputes its interior in backward (``recompute=True``), keeping
+only its input; the whole-axis logits, B x heads x H x W x max(H, W) per axis, are the network's
+largest tensors at 56 x 56.
 """
 import functools
 import math
@@ -93,6 +104,7 @@ class GSABottleneck(nn.Module):
             shared_pos_embed: bool = True,
             out_proj: bool = False,
             norm_queries: bool = False,
+            recompute: bool = True,
             device=None,
             dtype=None,
     ):
@@ -109,7 +121,7 @@ class GSABottleneck(nn.Module):
         self.attn = GlobalSelfAttention(
             first_planes, width, num_heads=num_heads, dim_key=int(width * key_ratio), rel_pos_length=rel_pos_length,
             max_size=max_size * stride, pos_softmax=pos_softmax, shared_pos_embed=shared_pos_embed,
-            out_proj=out_proj, norm_queries=norm_queries, **dd)
+            out_proj=out_proj, norm_queries=norm_queries, recompute=recompute, **dd)
         # same pooling as timm's avg_down shortcut, so that odd sizes round alike on both paths
         self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
         self.bn2 = norm_layer(width, **dd)
@@ -159,6 +171,7 @@ class GSAResNet(ResNet):
         num_heads, key_ratio (d_k / d_v), rel_pos_length (odd L or None = whole axis), pos_softmax,
             shared_pos_embed, out_proj, norm_queries: the GSA modules' options
             (``timm_attn.layers.GlobalSelfAttention``).
+        recompute: GSA interiors recomputed in backward during training (memory; default True).
         avg_down: shortcut of downsampling blocks as 2x2 average pool -> 1x1 conv (default) or strided 1x1 conv.
         **kwargs: timm ``ResNet`` arguments (num_classes, in_chans, stem_type, global_pool, drop_rate,
             drop_path_rate, zero_init_last, ...).
@@ -176,6 +189,7 @@ class GSAResNet(ResNet):
             shared_pos_embed: bool = True,
             out_proj: bool = False,
             norm_queries: bool = False,
+            recompute: bool = True,
             avg_down: bool = True,
             in_chans: int = 3,
             device=None,
@@ -187,7 +201,7 @@ class GSAResNet(ResNet):
         stem_reduction = 1 if cifar_stem else 4
         block_args = dict(
             num_heads=num_heads, key_ratio=key_ratio, rel_pos_length=rel_pos_length, pos_softmax=pos_softmax,
-            shared_pos_embed=shared_pos_embed, out_proj=out_proj, norm_queries=norm_queries)
+            shared_pos_embed=shared_pos_embed, out_proj=out_proj, norm_queries=norm_queries, recompute=recompute)
         # stage i's output map at img_size: side / (stem_reduction * 2^i), rounded up as the pools do
         blocks = tuple(
             _stage_block(max(1, math.ceil(side / (stem_reduction * 2 ** i))), **block_args) for i in range(4))
