@@ -376,3 +376,17 @@ def test_recompute_in_training_matches_the_plain_path():
         torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
     for name, buf in plain.named_buffers():
         torch.testing.assert_close(dict(recomputed.named_buffers())[name], buf)
+
+
+def test_torchscript_and_fx():
+    torch.manual_seed(6)
+    layer = _layer(rel_pos_length=3, qkv_bias=True).eval()
+    scripted = torch.jit.script(layer)
+    x = torch.randn(1, 8, 5, 6)
+    torch.testing.assert_close(scripted(x), layer(x))
+    from timm.models._features_fx import create_feature_extractor
+    model = timm.create_model('gsa_resnet26_cifar').eval()
+    fx = create_feature_extractor(model, return_nodes=['layer2'])
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fx(x)['layer2'], model.forward_intermediates(x, indices=[2], intermediates_only=True)[0])

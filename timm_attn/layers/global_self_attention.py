@@ -239,8 +239,8 @@ class GlobalSelfAttention(nn.Module):
         col = axial_positional_attention(
             q.permute(0, 1, 4, 3, 2), v.permute(0, 1, 4, 3, 2), self.rel_pos_col, self.radius, self.pos_softmax)
         col = col.permute(0, 1, 4, 3, 2).reshape(b, n * dv, h, w)
-        if self.training and not update_stats:
-            col = batch_norm_train(self.pos_norm, col, False)
+        if self.training and not update_stats and not torch.jit.is_scripting():
+            col = self._pos_norm_recomputed(col)
         else:
             col = self.pos_norm(col)
         # rows: H lines of W pixels, (B, heads, H, W, d)
@@ -248,6 +248,11 @@ class GlobalSelfAttention(nn.Module):
             q.permute(0, 1, 3, 4, 2), col.view(b, n, dv, h, w).permute(0, 1, 3, 4, 2), self.rel_pos_row,
             self.radius, self.pos_softmax)
         return row.permute(0, 1, 4, 2, 3)
+
+    @torch.jit.unused
+    def _pos_norm_recomputed(self, x: torch.Tensor) -> torch.Tensor:
+        """The training BatchNorm of a recomputation: batch statistics, running statistics left alone."""
+        return batch_norm_train(self.pos_norm, x, False)
 
     def attention(self, x: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
         b, _, h, w = x.shape
