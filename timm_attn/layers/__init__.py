@@ -5,6 +5,8 @@ from .cbam import CBAM, CbamChannelGate, CbamSpatialGate
 from .create_attn import ATTN_LAYERS, create_attn, get_attn
 from .fca import MultiSpectralAttention, dct_basis, resnet_feature_size
 from .gather_excite import GatherExcite
+from .global_self_attention import GlobalSelfAttention, axial_positional_attention, content_attention, \
+    relative_keys
 from .gsop import GSoPAttention, covariance_pool
 from .residual_attention import PreActBottleneck, ResidualAttentionModule, SoftMaskBranch
 from .scse import SCSE, ChannelSE, SpatialSE
@@ -27,5 +29,6 @@ __all__ = [
     'BAM', 'CBAM', 'CbamChannelGate', 'CbamSpatialGate', 'ATTN_LAYERS', 'create_attn', 'get_attn',
     'MultiSpectralAttention', 'dct_basis', 'resnet_feature_size', 'GatherExcite', 'GSoPAttention', 'covariance_pool',
     'PreActBottleneck', 'ResidualAttentionModule', 'SoftMaskBranch', 'SCSE', 'ChannelSE', 'SpatialSE',
-    'SpatialPyramidAttention',
+    'SpatialPyramidAttention', 'GlobalSelfAttention', 'axial_positional_attention', 'content_attention',
+    'relative_keys',
 ]

@@ -1,13 +1,15 @@
 """Model families; importing this package registers every model with timm."""
-from . import attention_resnet, coatnet, resattnet, san
-from .attention_resnet import AttentionResNet
+from . import attention_resnet, coatnet, gsa, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
+from .attention_resnet import AttentionResNet
 from .coatnet import CoAtNet
+from .gsa import GSAResNet
 from .resattnet import ResidualAttentionNet
 from .san import SAN
 
 __all__ = [
-    'attention_resnet', 'coatnet', 'resattnet', 'san', 'AttentionResNet', 'CoAtNet', 'ResidualAttentionNet', 'SAN',
+    'attention_resnet', 'coatnet', 'gsa', 'resattnet', 'san',
+    'AttentionResNet', 'CoAtNet', 'GSAResNet', 'ResidualAttentionNet', 'SAN',
     'PretrainedWeightsError', 'CheckpointMismatchError',
 ]

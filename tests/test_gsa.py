@@ -1,0 +1,393 @@
+"""GSA-Net: the GSA module against loop references of the paper's formulas (outputs and gradients), the
+equivariances the paper argues, the networks' sizes against same-depth ResNets, input sizes, autocast,
+checkpoints, the timm API and the shipped train.py recipes."""
+import os
+import re
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+import torch
+import yaml
+
+import timm
+import timm_attn
+from timm_attn.bench import create_bench_model
+from timm_attn.layers.global_self_attention import GlobalSelfAttention, axial_positional_attention, relative_keys
+from timm_attn.models.gsa import GSABottleneck, GSAResNet
+
+from conftest import SHARED
+from reference_gsa import reference_axis, reference_content, reference_gsa, reference_positional, reference_qkv
+
+PEER = os.path.join(SHARED, 'peer', 'timm')
+needs_shared = pytest.mark.skipif(not os.path.isdir(PEER), reason='../shared (timm peer scripts) not present')
+
+IMAGENET = ['gsa_resnet26', 'gsa_resnet38', 'gsa_resnet50', 'gsa_resnet101']
+CIFAR = [f'{n}_cifar' for n in IMAGENET]
+BASELINES = {'gsa_resnet26': 'resnet26_paper', 'gsa_resnet38': 'resnet38_paper', 'gsa_resnet50': 'resnet50',
+             'gsa_resnet101': 'resnet101'}
+# measured on this implementation: params (M), GMACs (ImageNet at 224, 1000 classes; CIFAR at 32, 100 classes)
+PARAMS_GMACS = {
+    'gsa_resnet26': (10.35, 2.31), 'gsa_resnet38': (14.20, 2.95), 'gsa_resnet50': (18.05, 3.58),
+    'gsa_resnet101': (30.40, 6.09),
+    'gsa_resnet26_cifar': (8.49, 0.69), 'gsa_resnet38_cifar': (12.34, 0.89), 'gsa_resnet50_cifar': (16.19, 1.09),
+    'gsa_resnet101_cifar': (28.52, 1.90),
+}
+
+
+def _params_gmacs(model, size: int):
+    from torch.utils.flop_counter import FlopCounterMode
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.empty(1, 3, size, size, device='meta'))
+    return sum(p.numel() for p in model.parameters()) / 1e6, counter.get_total_flops() / 2 / 1e9
+
+
+def _layer(dtype=torch.float32, **kwargs):
+    kwargs = dict(dict(num_heads=2, dim_key=6, max_size=6), **kwargs)
+    layer = GlobalSelfAttention(8, 8, **kwargs).to(dtype)
+    with torch.no_grad():  # non-trivial running statistics for the eval-mode BatchNorm
+        layer.pos_norm.running_mean.normal_()
+        layer.pos_norm.running_var.uniform_(0.5, 2.)
+        layer.pos_norm.weight.uniform_(0.5, 1.5)
+        layer.pos_norm.bias.normal_()
+    return layer
+
+
+# (options, map size): the dense path (window covering the axis), the sliding-window path (L < axis), a
+# window narrower than the axis on the dense path (L=5 on 4 rows), softmax on both paths, per-head
+# embeddings + output projection + normalised queries + qkv bias, and a map larger than the table
+CASES = [
+    (dict(), (5, 6)),
+    (dict(rel_pos_length=3), (5, 6)),
+    (dict(rel_pos_length=5), (4, 7)),
+    (dict(rel_pos_length=3, pos_softmax=True), (5, 6)),
+    (dict(pos_softmax=True), (4, 5)),
+    (dict(shared_pos_embed=False, out_proj=True, norm_queries=True, qkv_bias=True), (5, 6)),
+    (dict(max_size=2), (4, 5)),
+]
+
+
+@pytest.mark.parametrize('training', [True, False])
+@pytest.mark.parametrize('kwargs,size', CASES)
+def test_module_matches_loop_reference(kwargs, size, training):
+    torch.manual_seed(0)
+    layer = _layer(**kwargs).train(training)
+    x = torch.randn(2, 8, *size, requires_grad=True)
+    out = layer(x)
+    expected = reference_gsa(layer, x)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(out)
+    params = [x] + [p for p in layer.parameters()]
+    got = torch.autograd.grad((out * grad).sum(), params)
+    want = torch.autograd.grad((expected * grad).sum(), params)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('kwargs,size', [(dict(), (5, 6)), (dict(rel_pos_length=3, norm_queries=True), (6, 5))])
+def test_branches_separately(kwargs, size):
+    """Content and positional outputs each against their loop formula (fp32, 1e-5), gradients too."""
+    torch.manual_seed(1)
+    layer = _layer(**kwargs).eval()
+    x = torch.randn(2, 8, *size)
+    q, k, v = layer.project(x)
+    rq, _, _ = reference_qkv(layer, x)
+    torch.testing.assert_close(q, rq, atol=1e-5, rtol=1e-5)
+    q, k, v = (t.detach().requires_grad_() for t in (q, k, v))
+    content, pos = layer.content_branch(q, k, v), layer.positional_branch(q, v)
+    ref_content, ref_pos = reference_content(q, k, v, layer.norm_queries), reference_positional(layer, q, v, False)
+    torch.testing.assert_close(content, ref_content, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pos, ref_pos, atol=1e-5, rtol=1e-5)
+    for ours, ref in ((content, ref_content), (pos, ref_pos)):
+        grad = torch.randn_like(ours)
+        got = torch.autograd.grad((ours * grad).sum(), (q, k, v), allow_unused=True)
+        want = torch.autograd.grad((ref * grad).sum(), (q, k, v), allow_unused=True)
+        for g, w in zip(got, want):
+            assert (g is None) == (w is None)
+            if g is not None:
+                torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+
+
+def test_axial_attention_single_axis_and_keys():
+    """One axis against the loop formula, including a map wider than the table (outermost embedding
+    reused); the gathered keys are R[a' - a]."""
+    torch.manual_seed(2)
+    table = torch.randn(5, 3)  # offsets -2..2
+    q, v = torch.randn(1, 1, 3, 4, 7), torch.randn(1, 1, 2, 4, 7)  # (B, heads, d, H, W): rows of 7 pixels
+    out = axial_positional_attention(q.permute(0, 1, 3, 4, 2), v.permute(0, 1, 3, 4, 2), table, 2 ** 30)
+    expected = reference_axis(q, v, table, None, False, axis=1)
+    torch.testing.assert_close(out.permute(0, 1, 4, 2, 3), expected, atol=1e-5, rtol=1e-5)
+    keys = relative_keys(table, 7, 2 ** 30)
+    assert keys.shape == (7, 3, 7)
+    for a in range(7):
+        for a2 in range(7):
+            torch.testing.assert_close(keys[a, :, a2], table[min(max(a2 - a + 2, 0), 4)])
+    windowed = relative_keys(table, 7, 1)
+    assert windowed[0, :, 2].abs().sum() == 0 and torch.equal(windowed[3, :, 4], table[3])
+
+
+def test_positional_branch_is_translation_equivariant():
+    """Paper: the positional attention depends on relative positions only. An image supported inside the
+    map, shifted within it, gives the shifted output (zero padding, no wrap-around; BN in eval with a
+    zero shift so that zero stays zero)."""
+    torch.manual_seed(3)
+    layer = GlobalSelfAttention(8, 8, num_heads=2, max_size=12).eval()
+    with torch.no_grad():
+        layer.pos_norm.running_var.uniform_(0.5, 2.)
+    x = torch.zeros(1, 8, 12, 12)
+    x[:, :, 2:6, 1:6] = torch.randn(1, 8, 4, 5)
+    shifted = torch.roll(x, shifts=(5, 4), dims=(2, 3))  # the support stays inside the map
+    with torch.no_grad():
+        q, _, v = layer.project(x)
+        qs, _, vs = layer.project(shifted)
+        out, out_shifted = layer.positional_branch(q, v), layer.positional_branch(qs, vs)
+    assert out.abs().sum() > 0
+    torch.testing.assert_close(out_shifted, torch.roll(out, shifts=(5, 4), dims=(3, 4)), atol=1e-5, rtol=1e-5)
+    # the content branch is not translation-equivariant in this sense only through the map's border: it
+    # has no position at all (next test)
+
+
+def test_content_branch_is_permutation_equivariant():
+    """Paper: the content attention ignores positions. Permuting the pixels permutes its output alike."""
+    torch.manual_seed(4)
+    layer = GlobalSelfAttention(8, 8, num_heads=2, max_size=5).eval()
+    x = torch.randn(2, 8, 5, 6)
+    perm = torch.randperm(30)
+    xp = x.flatten(2)[:, :, perm].view(2, 8, 5, 6)
+    with torch.no_grad():
+        out = layer.content_branch(*layer.project(x))
+        out_p = layer.content_branch(*layer.project(xp))
+        pos, pos_p = layer.positional_branch(*layer.project(x)[::2]), layer.positional_branch(*layer.project(xp)[::2])
+    torch.testing.assert_close(out_p.flatten(3), out.flatten(3)[..., perm], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(pos_p.flatten(3), pos.flatten(3)[..., perm], atol=1e-3)  # positional branch: not
+
+
+def test_module_arguments_are_checked():
+    with pytest.raises(ValueError, match='odd'):
+        GlobalSelfAttention(8, rel_pos_length=4)
+    with pytest.raises(ValueError, match='divisible by num_heads'):
+        GlobalSelfAttention(12, num_heads=8)
+    layer = GlobalSelfAttention(16, 32, num_heads=4, dim_key=8, rel_pos_length=7, shared_pos_embed=False,
+                                out_proj=True)
+    assert layer.qkv.weight.shape == (8 + 8 + 32, 16, 1, 1)
+    assert layer.rel_pos_col.shape == (4, 7, 2) and layer.proj is not None
+    assert GlobalSelfAttention(16, max_size=10).rel_pos_row.shape == (19, 2)
+
+
+@pytest.mark.parametrize('name', sorted(PARAMS_GMACS))
+def test_params_and_gmacs(name):
+    size = 32 if name.endswith('_cifar') else 224
+    params, gmacs = _params_gmacs(timm.create_model(name, device='meta'), size)
+    assert params == pytest.approx(PARAMS_GMACS[name][0], abs=0.01)
+    assert gmacs == pytest.approx(PARAMS_GMACS[name][1], abs=0.01)
+
+
+@pytest.mark.parametrize('name', IMAGENET)
+def test_fewer_params_and_gmacs_than_the_same_depth_resnet(name):
+    """The paper's claim: fewer parameters and FLOPs than the convolutional ResNet of the same depth
+    (for 26 / 38 the [1, 2, 4, 1] / [2, 3, 5, 2] bottleneck ResNets of timm_attn.bench)."""
+    ours = _params_gmacs(timm.create_model(name, device='meta'), 224)
+    base = _params_gmacs(create_bench_model(BASELINES[name], device='meta'), 224)
+    assert ours[0] < 0.8 * base[0] and ours[1] < base[1]
+
+
+def test_block_layout():
+    model = timm.create_model('gsa_resnet50', device='meta')
+    assert [len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4)] == [3, 4, 6, 3]
+    assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)
+                   for n, m in model.named_modules() if n.startswith('layer'))  # no spatial convs in the stages
+    block = model.layer2[0]
+    assert isinstance(block, GSABottleneck) and isinstance(block.pool, torch.nn.AvgPool2d)
+    assert isinstance(block.downsample[0], torch.nn.AvgPool2d)
+    # tables sized for the block's own map at 224: layer2's first block attends at 56, the others at 28
+    assert block.attn.rel_pos_col.shape == (111, 16) and model.layer2[1].attn.rel_pos_col.shape == (55, 16)
+    assert model.conv1.kernel_size == (7, 7)
+    cifar = timm.create_model('gsa_resnet26_cifar', device='meta')
+    assert cifar.conv1.kernel_size == (3, 3) and cifar.conv1.stride == (1, 1)
+    assert isinstance(cifar.maxpool, torch.nn.Identity) and cifar.num_classes == 100
+    assert [f['reduction'] for f in cifar.feature_info] == [1, 1, 2, 4, 8]
+    assert cifar.layer1[0].attn.rel_pos_col.shape == (63, 8)
+
+
+@pytest.mark.parametrize('name,size', [
+    ('gsa_resnet26', (64, 96)), ('gsa_resnet26', (33, 47)), ('gsa_resnet26', (17, 9)),
+    ('gsa_resnet26_cifar', (48, 40)), ('gsa_resnet26_cifar', (8, 8)),
+])
+def test_any_input_size(name, size):
+    """Non-square, odd, smaller than the stage count's reduction, larger than the tables (CIFAR at 48)."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=7).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, *size))
+    assert out.shape == (1, 7) and torch.isfinite(out).all()
+
+
+def test_window_option_and_large_map_in_a_model():
+    model = timm.create_model('gsa_resnet26_cifar', rel_pos_length=5, pos_softmax=True, num_classes=3).eval()
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(1, 3, 40, 24))).all()
+    assert model.layer1[0].attn.rel_pos_col.shape == (5, 8)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_outputs_are_finite(dtype):
+    torch.manual_seed(0)
+    model = timm.create_model('gsa_resnet26_cifar').eval()
+    x = torch.randn(2, 3, 16, 16)  # CPU fp16 matmuls are slow: a small input
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast('cpu', dtype=dtype):
+            out = model(x)
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    assert (out.float() - ref).abs().max() < 0.1 * ref.abs().max() + 0.1
+    model.train()
+    with torch.autocast('cpu', dtype=dtype):
+        loss = model(x).float().logsumexp(-1).mean()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_training_step_reaches_embeddings_and_grad_checkpointing_agrees():
+    torch.manual_seed(0)
+    model = timm.create_model('gsa_resnet26_cifar', num_classes=3, zero_init_last=False)
+    x = torch.randn(2, 3, 16, 16)
+    model(x).sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    nwd = model.no_weight_decay()
+    assert len(nwd) == 2 * 8 and all(grads[n].abs().sum() > 0 for n in nwd)
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n], atol=1e-4, rtol=1e-4)
+
+
+def test_features_and_intermediates():
+    model = timm.create_model('gsa_resnet26', features_only=True).eval()
+    assert model.feature_info.reduction() == [2, 4, 8, 16, 32]
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, 64, 64))
+    assert [tuple(f.shape) for f in feats] == [(1, 64, 32, 32), (1, 256, 16, 16), (1, 512, 8, 8),
+                                               (1, 1024, 4, 4), (1, 2048, 2, 2)]
+    cifar = timm.create_model('gsa_resnet26_cifar', features_only=True, out_indices=(2, 3, 4)).eval()
+    with torch.no_grad():
+        feats = cifar(torch.randn(1, 3, 32, 32))
+    assert [tuple(f.shape) for f in feats] == [(1, 512, 16, 16), (1, 1024, 8, 8), (1, 2048, 4, 4)]
+    full = timm.create_model('gsa_resnet26_cifar').eval()
+    with torch.no_grad():
+        last = full.forward_intermediates(torch.randn(1, 3, 32, 32), indices=[2], intermediates_only=True)
+    assert [t.shape[-1] for t in last] == [16]
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    src = timm.create_model('gsa_resnet26_cifar').eval()
+    path = tmp_path / 'model.safetensors'
+    save_file(src.state_dict(), str(path))
+    model = timm.create_model('gsa_resnet26_cifar', pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), src(x))
+    with pytest.raises(Exception, match='does not fit'):  # tables sized for another img_size
+        timm.create_model('gsa_resnet26_cifar', pretrained=True, img_size=64,
+                          pretrained_cfg_overlay=dict(file=str(path)))
+
+
+def test_pretrained_tags_and_cfgs():
+    tags = timm.list_pretrained('gsa_*')
+    assert sorted(tags) == sorted([f'{n}.in1k' for n in IMAGENET] + [f'{n}.cifar100' for n in CIFAR])
+    cfg = timm.models.get_pretrained_cfg('gsa_resnet50_cifar.cifar100').to_dict()
+    assert cfg['input_size'] == (3, 32, 32) and cfg['num_classes'] == 100 and cfg['pool_size'] == (4, 4)
+    assert cfg['hf_hub_id'].endswith('/gsa_resnet50_cifar.cifar100') and cfg['paper_ids'] == 'arXiv:2010.03019'
+    cfg = timm.models.get_pretrained_cfg('gsa_resnet50.in1k').to_dict()
+    assert cfg['input_size'] == (3, 224, 224) and cfg['first_conv'] == 'conv1' and cfg['classifier'] == 'fc'
+    assert isinstance(timm.create_model('gsa_resnet38', device='meta'), GSAResNet)
+
+
+RECIPES = [f'{n}_in1k.yaml' for n in IMAGENET] + [f'{n}_cifar100.yaml' for n in IMAGENET]
+
+
+@pytest.mark.parametrize('recipe', RECIPES)
+def test_recipes_are_package_data_and_train_py_options(recipe):
+    cfg = yaml.safe_load((resources.files('timm_attn') / 'recipes' / recipe).read_text())
+    depth = recipe.split('_')[1]
+    if recipe.endswith('_in1k.yaml'):
+        assert cfg['model'] == f'gsa_{depth}' and cfg['num_classes'] == 1000 and cfg['img_size'] == 224
+    else:
+        assert cfg['model'] == f'gsa_{depth}_cifar' and cfg['num_classes'] == 100 and cfg['img_size'] == 32
+        assert cfg['dataset'] == 'torch/cifar100'
+    assert cfg['model'] in timm.list_models('gsa_*')
+    if os.path.isdir(PEER):  # every key is one of train.py's options (argparse would ignore a typo)
+        source = open(os.path.join(PEER, 'train.py')).read()
+        for key in cfg:
+            assert re.search(r"add_argument\([^)]*'--%s'" % key.replace('_', '-'), source), key
+
+
+def test_cards_name_the_recipe():
+    from timm_attn.cards import render_card
+    card = render_card('gsa_resnet50_cifar.cifar100', stats=dict(params_m=16.19, gmacs=1.09, acts_m=1.))
+    assert 'timm_attn/recipes/gsa_resnet50_cifar100.yaml' in card and 'torch/cifar100' not in card.split('```bash')[0]
+
+
+@needs_shared
+def test_recipe_runs_with_timm_train(tmp_path):
+    from PIL import Image
+    g = torch.Generator().manual_seed(0)
+    for c in range(2):
+        d = tmp_path / 'data' / 'train' / f'class{c}'
+        d.mkdir(parents=True)
+        for i in range(2):
+            arr = (torch.rand(40, 40, 3, generator=g) * 255).to(torch.uint8).numpy()
+            Image.fromarray(arr).save(d / f'{c}_{i}.png')
+    recipe = str(resources.files('timm_attn') / 'recipes' / 'gsa_resnet26_cifar100.yaml')
+    env = {k: v for k, v in os.environ.items() if k != 'TIMM_ATTN_AUTOLOAD'}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(timm_attn.__file__)))
+    env.update(OMP_NUM_THREADS='2', PYTHONPATH=os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')])))
+    out = subprocess.run(
+        [sys.executable, os.path.join(PEER, 'train.py'), '--config', recipe, '--data-dir', str(tmp_path / 'data'),
+         '--dataset', '', '--device', 'cpu', '--num-classes', '2', '-b', '2', '--epochs', '1',
+         '--warmup-epochs', '0', '--workers', '0', '--no-prefetcher', '--output', str(tmp_path / 'out'),
+         '--experiment', 'smoke', '--log-interval', '1'],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert (tmp_path / 'out' / 'smoke' / 'last.pth.tar').exists()
+    assert 'gsa_resnet26_cifar' in out.stdout + out.stderr
+
+
+def test_recompute_in_training_matches_the_plain_path():
+    """``recompute=True`` (default) keeps only the input for backward: same outputs, gradients and BN
+    running statistics as the plain path."""
+    torch.manual_seed(5)
+    plain = _layer(recompute=False).train()
+    recomputed = _layer(recompute=True).train()
+    recomputed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 8, 5, 6)
+    grads = []
+    for layer in (plain, recomputed):
+        xi = x.clone().requires_grad_()
+        out = layer(xi)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append([xi.grad] + [p.grad for p in layer.parameters()])
+    for g, w in zip(*grads):
+        torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
+    for name, buf in plain.named_buffers():
+        torch.testing.assert_close(dict(recomputed.named_buffers())[name], buf)
+
+
+def test_torchscript_and_fx():
+    torch.manual_seed(6)
+    layer = _layer(rel_pos_length=3, qkv_bias=True).eval()
+    scripted = torch.jit.script(layer)
+    x = torch.randn(1, 8, 5, 6)
+    torch.testing.assert_close(scripted(x), layer(x))
+    from timm.models._features_fx import create_feature_extractor
+    model = timm.create_model('gsa_resnet26_cifar').eval()
+    fx = create_feature_extractor(model, return_nodes=['layer2'])
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        expected = model.forward_intermediates(x, indices=[2], intermediates_only=True)[0]
+        torch.testing.assert_close(fx(x)['layer2'], expected)
