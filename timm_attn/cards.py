@@ -60,6 +60,12 @@ def _family_card(arch: str) -> Dict[str, str]:
     return sys.modules[_model_entrypoints[arch].__module__].HUB_CARD
 
 
+def _family_dataset(family: Dict, arch: str, tag: str) -> str:
+    """The family's ``dataset``: a Hub dataset id, or a function of ``arch`` / ``tag`` giving one."""
+    dataset = family['dataset']
+    return dataset(arch, tag) if callable(dataset) else dataset
+
+
 def _family_command(family: Dict, arch: str, tag: str) -> str:
     """The family's ``weights_command``: a format string of ``arch`` / ``tag``, or a function of them."""
     command = family['weights_command']
@@ -86,6 +92,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         raise ValueError(f'{name_tag} is not a registered pretrained tag; pass its pretrained_cfg')
     usage_name = usage_name or name_tag
     family = _family_card(arch)
+    dataset = _family_dataset(family, arch, tag)
     stats = stats or model_stats(name_tag if registered else arch, cfg['input_size'])
     paper_id = cfg.get('paper_ids') or ''
     paper_url = f"https://arxiv.org/abs/{paper_id.split(':', 1)[1]}" if paper_id.startswith('arXiv:') else ''
@@ -101,7 +108,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         'library_name: timm',
         f"license: {cfg.get('license', 'unknown')}",
         'datasets:',
-        f"- {family['dataset']}",
+        f'- {dataset}',
         '---',
         f'# Model card for {name_tag}',
         '',
@@ -120,7 +127,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         f'- **Image size:** {size}',
         f"- **Preprocessing:** resize ({cfg['interpolation']}) and center crop (crop_pct {cfg['crop_pct']}), "
         f"mean {tuple(cfg['mean'])}, std {tuple(cfg['std'])}",
-        f"- **Dataset:** {family['dataset']}",
+        f'- **Dataset:** {dataset}',
         '',
         'Params, GMACs (multiply-adds of convolutions and matrix products) and activations are measured on '
         'this implementation for one image at the image size above.',

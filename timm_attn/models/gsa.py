@@ -287,7 +287,7 @@ def _training_command(arch: str, tag: str) -> str:
 
 
 HUB_CARD = dict(
-    dataset='imagenet-1k',
+    dataset=lambda arch, tag: 'cifar100' if tag.startswith('cifar100') else 'imagenet-1k',
     description='''
 A GSA-Net image classifier: a bottleneck ResNet whose 3x3 convolutions are global self-attention
 (GSA) modules, as described in the paper (no official code or weights were released). A GSA module
