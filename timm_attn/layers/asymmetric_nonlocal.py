@@ -20,7 +20,7 @@ Output (``fuse``):
     'add': X + Y, a residual block that is the identity at init (W = 0), used by the classifiers
            here so the backbone's pretrained features pass unchanged at the start of training.
 """
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ from torch import nn
 __all__ = ['pyramid_pool', 'PyramidNonLocal', 'FusionNonLocal']
 
 
-def pyramid_pool(x: torch.Tensor, sizes: Sequence[int] = (1, 3, 6, 8)) -> torch.Tensor:
+def pyramid_pool(x: torch.Tensor, sizes: List[int]) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, sum s^2): adaptive average pools to s x s, flattened, concatenated."""
     return torch.cat([F.adaptive_avg_pool2d(x, s).flatten(2) for s in sizes], dim=-1)
 
@@ -43,7 +43,7 @@ def _check_fuse(fuse: str) -> None:
         raise ValueError(f"fuse must be 'add' or 'concat', got {fuse!r}")
 
 
-def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sizes: List[int]) -> torch.Tensor:
     """softmax(Q P(K)^T / sqrt(Ck)) P(V) on the query's grid: (B, Cv, H, W)."""
     b, ck, h, w = query.shape
     q = query.flatten(2).transpose(1, 2)                          # (B, N, Ck)
@@ -81,7 +81,7 @@ class PyramidNonLocal(nn.Module):
         _check_fuse(fuse)
         key_channels = key_channels or max(1, channels // 2)
         value_channels = value_channels or max(1, channels // 2)
-        self.sizes = tuple(sizes)
+        self.sizes = [int(s) for s in sizes]
         self.fuse = fuse
         self.key = _conv_bn_relu(channels, key_channels, dd)      # f_key = f_query in the official code
         self.value = nn.Conv2d(channels, value_channels, 1, **dd)
@@ -134,7 +134,7 @@ class FusionNonLocal(nn.Module):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         _check_fuse(fuse)
-        self.sizes = tuple(sizes)
+        self.sizes = [int(s) for s in sizes]
         self.fuse = fuse
         self.query = _conv_bn_relu(channels, key_channels, dd)
         self.key = _conv_bn_relu(low_channels, key_channels, dd)
