@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from timm_attn.layers.asymmetric_nonlocal import FusionNonLocal, PyramidNonLocal
@@ -79,7 +78,7 @@ def adaptive_pool(x, out_h, out_w):
 def ref_double_attention(x, m: DoubleAttention):
     out = []
     for xb in x:
-        c, h, w = xb.shape
+        _c, h, w = xb.shape
         a = conv1x1(xb, m.features).reshape(-1, h * w)          # m x N
         b = conv1x1(xb, m.attn_gather).reshape(-1, h * w)       # n x N
         v = conv1x1(xb, m.attn_distribute).reshape(-1, h * w)   # n x N
@@ -160,7 +159,7 @@ def ref_criss_cross(x, m: CrissCrossAttention, recurrence: int):
     for _ in range(recurrence):
         out = []
         for xb in x:
-            c, h, w = xb.shape
+            _c, h, w = xb.shape
             q, k, v = conv1x1(xb, m.query), conv1x1(xb, m.key), conv1x1(xb, m.value)
             y = torch.zeros_like(xb)
             for i in range(h):
@@ -342,7 +341,7 @@ def ref_rga_official(x, m: RelationAwareAttention):
 
 def ref_rga_spatial_pooled(xb, m: RelationAwareAttention):
     """RGA-S at another size: the full relation vectors, pooled over the source grid by loops."""
-    c, h, w = xb.shape
+    _c, h, w = xb.shape
     ph, pw = m.spatial_size
     theta = cbr(xb, m.theta_spatial).reshape(-1, h * w)
     phi = cbr(xb, m.phi_spatial).reshape(-1, h * w)
@@ -384,7 +383,7 @@ def test_rga_channel_branch_sees_the_pooled_map():
 
 
 def ref_rga_official_channel(x, m):
-    b, c, h, w = x.shape
+    b, c, _h, _w = x.shape
     xc = x.view(b, c, -1).permute(0, 2, 1).unsqueeze(-1)
     gc = torch.matmul(m.theta_channel(xc).squeeze(-1).permute(0, 2, 1), m.phi_channel(xc).squeeze(-1))
     gc_joint = m.gg_channel(torch.cat((gc.permute(0, 2, 1).unsqueeze(-1), gc.unsqueeze(-1)), 1))

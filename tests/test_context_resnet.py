@@ -56,8 +56,8 @@ def _iau(c, parts=4):
 def _rga(c, side):  # official RGA_Module(c, side * side) without biases, hidden width max(1, .)
     n = side * side
     ic, isp = c // 8, n // 8
-    cbr = lambda i, o: i * o + 2 * o  # noqa: E731
-    w_net = lambda i: i * max(1, i // 8) + 2 * max(1, i // 8) + max(1, i // 8) + 2  # noqa: E731
+    cbr = lambda i, o: i * o + 2 * o
+    w_net = lambda i: i * max(1, i // 8) + 2 * max(1, i // 8) + max(1, i // 8) + 2
     spatial = 3 * cbr(c, ic) + cbr(2 * n, isp) + w_net(1 + isp)
     channel = 3 * cbr(n, isp) + cbr(2 * c, ic) + w_net(1 + ic)
     return spatial + channel

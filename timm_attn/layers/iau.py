@@ -70,7 +70,7 @@ class SpatialIAU(nn.Module):
         self.update = _conv_bn(2 * inter, channels, dd, zero=True)
 
     def forward_with_parts(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        b, c, h, w = x.shape
+        _b, _c, _h, _w = x.shape
         parts = torch.sigmoid(self.parts(x))                                # (B, P, H, W)
         p = torch.bmm(parts.flatten(2), x.flatten(2).transpose(1, 2))       # (B, P, C) part features
         u = x.mean(dim=(2, 3))                                              # (B, C) global node

@@ -35,7 +35,7 @@ The DANet / CCNet / ANN / OCR segmentation heads' 3x3 channel-reduction convs ar
 act on the backbone's C = 2048 features directly.
 """
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -217,8 +217,9 @@ _PAPERS = {
                       'https://github.com/MendelXu/ANN'),
     'ocr_resnet50': ('arXiv:1909.11065', 'Object-Contextual Representations for Semantic Segmentation',
                      'https://github.com/HRNet/HRNet-Semantic-Segmentation'),
-    'iau_resnet50': ('arXiv:2009.01035', 'IAUnet: Global Context-Aware Feature Learning for Person '
-                     'Re-Identification', 'https://github.com/blue-blue272/ImgReID-IAnet'),
+    'iau_resnet50': ('arXiv:2009.01035',
+                     'IAUnet: Global Context-Aware Feature Learning for Person Re-Identification',
+                     'https://github.com/blue-blue272/ImgReID-IAnet'),
     'rga_resnet50': ('arXiv:1904.02998', 'Relation-Aware Global Attention for Person Re-identification',
                      'https://github.com/microsoft/Relation-Aware-Global-Attention-Networks'),
 }
