@@ -55,7 +55,7 @@ from ..layers.object_context import ObjectContext
 from ..layers.rga import RelationAwareAttention
 from ._builder import build_model
 
-__all__ = ['ContextResNet', 'ContextStage', 'CONTEXT_PLACEMENT']
+__all__ = ['ContextResNet', 'ContextStage', 'FusionStage', 'CONTEXT_PLACEMENT']
 
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
 _STAGE_CHS = (256, 512, 1024, 2048)
@@ -100,7 +100,7 @@ def _make_context(kind: str, stage: int, num_regions: int, dd) -> nn.Module:
 
 class ContextStage(nn.Sequential):
     """A timm ResNet stage (its blocks keep the keys '0', '1', ...) with context modules inserted after
-    some blocks as '{block}_{kind}'. A ``FusionNonLocal`` gets (stage input, current features)."""
+    some blocks as '{block}_{kind}'."""
 
     def __init__(self, blocks: nn.Sequential, inserts: Optional[Dict[int, Tuple[str, nn.Module]]] = None):
         inserts = inserts or {}
@@ -116,23 +116,35 @@ class ContextStage(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.grad_checkpointing and not torch.jit.is_scripting():
             return self.forward_checkpointed(x)
-        low = x
         for m in self:
-            if isinstance(m, FusionNonLocal):
-                x = m(low, x)
-            else:
-                x = m(x)
+            x = m(x)
         return x
 
     @torch.jit.unused
     def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-module activation checkpointing (timm's ``checkpoint_seq`` would call the fusion with one input)."""
+        """Per-module activation checkpointing."""
         low = x
         for m in self:
             if isinstance(m, FusionNonLocal):
                 x = checkpoint(m, low, x, use_reentrant=False)
             else:
                 x = checkpoint(m, x, use_reentrant=False)
+        return x
+
+
+class FusionStage(ContextStage):
+    """A ``ContextStage`` whose ``FusionNonLocal`` gets (stage input, current features). A class of its own:
+    TorchScript resolves the isinstance below only where a FusionNonLocal exists in the model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self.forward_checkpointed(x)
+        low = x
+        for m in self:
+            if isinstance(m, FusionNonLocal):
+                x = m(low, x)
+            else:
+                x = m(x)
         return x
 
 
@@ -159,7 +171,8 @@ class ContextResNet(ResNet):
             for i in placement.get(s, ()):
                 i = i % len(blocks)
                 inserts[i] = (context, _make_context(context, s, num_regions, dd))
-            setattr(self, name, ContextStage(blocks, inserts))
+            stage_cls = FusionStage if context == 'afnb' and inserts else ContextStage
+            setattr(self, name, stage_cls(blocks, inserts))
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
