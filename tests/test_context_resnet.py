@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import timm_attn  # noqa: F401
-from timm_attn.models.context_resnet import CONTEXT_PLACEMENT, ContextResNet
+from timm_attn.models.context_resnet import CONTEXT_PLACEMENT, ContextResNet, ContextStage, FusionStage
 
 MODELS = [f'{k}_resnet50' for k in CONTEXT_PLACEMENT]
 RESNET50_PARAMS = 25_557_032
@@ -122,8 +122,9 @@ def test_module_placement():
     assert names[:4] == ['conv1', 'bn1', 'act1', 'maxpool']
     assert [n for n, _ in model.layer2.named_children()] == ['0', '1', '1_nl', '2', '3', '3_nl']
     assert [n for n, _ in model.layer3.named_children()] == ['0', '1', '1_nl', '2', '3', '3_nl', '4', '5', '5_nl']
-    assert [n for n, _ in timm.create_model('afnb_resnet50', device='meta').layer4.named_children()] == \
-        ['0', '1', '2', '2_afnb']
+    afnb = timm.create_model('afnb_resnet50', device='meta')
+    assert [n for n, _ in afnb.layer4.named_children()] == ['0', '1', '2', '2_afnb']
+    assert type(afnb.layer4) is FusionStage and type(afnb.layer3) is ContextStage
     rga = timm.create_model('rga_resnet50', device='meta')
     assert [getattr(rga, f'layer{i + 1}')[-1].spatial_size for i in range(4)] == [(56, 56), (28, 28), (14, 14), (7, 7)]
 
