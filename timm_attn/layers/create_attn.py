@@ -16,11 +16,17 @@ from torch import nn
 
 from timm.layers import get_attn as timm_get_attn
 
+from .asymmetric_nonlocal import PyramidNonLocal
 from .bam import BAM
 from .cbam import CBAM
+from .criss_cross import CrissCrossAttention
+from .double_attention import DoubleAttention
+from .dual_attention import ChannelAttention, DualAttention, PositionAttention
 from .fca import MultiSpectralAttention
 from .gather_excite import GatherExcite
 from .gsop import GSoPAttention
+from .iau import IAU, ChannelIAU, SpatialIAU
+from .rga import RelationAwareAttention
 from .scse import SCSE, ChannelSE, SpatialSE
 from .spa import SpatialPyramidAttention
 
@@ -40,6 +46,17 @@ ATTN_LAYERS: Dict[str, Callable[..., nn.Module]] = {
     'scse': SCSE,
     'fca': MultiSpectralAttention,
     'gsop': GSoPAttention,
+    # context modules (segmentation / re-ID heads in their papers), usable per block too
+    'a2': DoubleAttention,
+    'da': DualAttention,
+    'da_pam': PositionAttention,
+    'da_cam': ChannelAttention,
+    'cc': CrissCrossAttention,
+    'apnb': PyramidNonLocal,
+    'iau': IAU,
+    'ciau': ChannelIAU,
+    'siau': SpatialIAU,
+    'rga': RelationAwareAttention,
 }
 
 

@@ -1,15 +1,16 @@
 """Model families; importing this package registers every model with timm."""
-from . import attention_resnet, coatnet, gsa, resattnet, san
+from . import attention_resnet, coatnet, context_resnet, gsa, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
 from .attention_resnet import AttentionResNet
 from .coatnet import CoAtNet
+from .context_resnet import ContextResNet
 from .gsa import GSAResNet
 from .resattnet import ResidualAttentionNet
 from .san import SAN
 
 __all__ = [
-    'attention_resnet', 'coatnet', 'gsa', 'resattnet', 'san',
-    'AttentionResNet', 'CoAtNet', 'GSAResNet', 'ResidualAttentionNet', 'SAN',
+    'attention_resnet', 'coatnet', 'context_resnet', 'gsa', 'resattnet', 'san',
+    'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet', 'ResidualAttentionNet', 'SAN',
     'PretrainedWeightsError', 'CheckpointMismatchError',
 ]

@@ -1,0 +1,158 @@
+"""Asymmetric non-local blocks: APNB (pyramid-pooled self-attention) and AFNB (fusion of two stages).
+
+Paper: "Asymmetric Non-local Neural Networks for Semantic Segmentation", Zhen Zhu, Mengde Xu, Song Bai,
+Tengteng Huang, Xiang Bai, ICCV 2019, https://arxiv.org/abs/1908.07678
+Official code: https://github.com/MendelXu/ANN (``models/seg/utils/apnb.py``, ``afnb.py``).
+
+Pyramid sampling P(.): adaptive average pooling to s x s for s in (1, 3, 6, 8), flattened and
+concatenated: S = 1 + 9 + 36 + 64 = 110 anchor points whatever the input size (the adaptive pool
+repeats values when the map is smaller than s, so a 1 x 1 map works).
+
+APNB (eq. 5-7), one input X:
+    Q = phi(X) (N x Ck), K = P(phi(X)) (S x Ck)     phi = 1x1 conv + BN + ReLU, SHARED by query and key
+    V = P(theta(X)) (S x Cv)                          theta = 1x1 conv
+    Y = W( softmax_S(Q K^T / sqrt(Ck)) V )            W = 1x1 conv Cv -> C, weight and bias start at 0
+AFNB, low-level X_l (keys / values) and high-level X_h (queries, output grid):
+    Q = phi_h(X_h), K = P(phi_l(X_l)), V = P(theta(X_l)); Y = W(softmax(Q K^T / sqrt(Ck)) V)
+    (two separate key / query convs: they see different inputs).
+Output (``fuse``):
+    'concat' (official): conv1x1(cat[Y, X]) -> BN (+ ReLU in APNB) -> Dropout2d; X = X_h in AFNB.
+    'add': X + Y, a residual block that is the identity at init (W = 0), used by the classifiers
+           here so the backbone's pretrained features pass unchanged at the start of training.
+"""
+from typing import List, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ['pyramid_pool', 'PyramidNonLocal', 'FusionNonLocal']
+
+
+def pyramid_pool(x: torch.Tensor, sizes: List[int]) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, sum s^2): adaptive average pools to s x s, flattened, concatenated."""
+    return torch.cat([F.adaptive_avg_pool2d(x, s).flatten(2) for s in sizes], dim=-1)
+
+
+def _conv_bn_relu(in_chs: int, out_chs: int, dd) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, **dd), nn.BatchNorm2d(out_chs, **dd), nn.ReLU(inplace=True))
+
+
+def _check_fuse(fuse: str) -> None:
+    if fuse not in ('add', 'concat'):
+        raise ValueError(f"fuse must be 'add' or 'concat', got {fuse!r}")
+
+
+def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sizes: List[int]) -> torch.Tensor:
+    """softmax(Q P(K)^T / sqrt(Ck)) P(V) on the query's grid: (B, Cv, H, W)."""
+    b, ck, h, w = query.shape
+    q = query.flatten(2).transpose(1, 2)                          # (B, N, Ck)
+    k = pyramid_pool(key, sizes)                                  # (B, Ck, S)
+    v = pyramid_pool(value, sizes).transpose(1, 2)                # (B, S, Cv)
+    attn = F.softmax(torch.bmm(q, k) * ck ** -0.5, dim=-1)        # (B, N, S)
+    return torch.bmm(attn, v).transpose(1, 2).reshape(b, -1, h, w)
+
+
+class PyramidNonLocal(nn.Module):
+    """APNB: self-attention of every position to 110 pyramid-pooled anchors.
+
+    Args:
+        channels: input channels C (= output channels).
+        key_channels: Ck (official: C / 2 for C = 512).
+        value_channels: Cv (official: C / 2).
+        sizes: pyramid pooling sizes.
+        fuse: 'add' (residual, identity at init) or 'concat' (official head).
+        drop_rate: Dropout2d after the 'concat' fuse (official 0.05).
+    """
+
+    def __init__(
+            self,
+            channels: int,
+            key_channels: int = 0,
+            value_channels: int = 0,
+            sizes: Sequence[int] = (1, 3, 6, 8),
+            fuse: str = 'add',
+            drop_rate: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        _check_fuse(fuse)
+        key_channels = key_channels or max(1, channels // 2)
+        value_channels = value_channels or max(1, channels // 2)
+        self.sizes = [int(s) for s in sizes]
+        self.fuse = fuse
+        self.key = _conv_bn_relu(channels, key_channels, dd)      # f_key = f_query in the official code
+        self.value = nn.Conv2d(channels, value_channels, 1, **dd)
+        self.proj = nn.Conv2d(value_channels, channels, 1, **dd)  # W
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+        if fuse == 'concat':
+            self.fusion = nn.Sequential(
+                nn.Conv2d(2 * channels, channels, 1, **dd), nn.BatchNorm2d(channels, **dd), nn.ReLU(inplace=True),
+                nn.Dropout2d(drop_rate))
+        else:
+            self.fusion = nn.Identity()
+
+    def context(self, x: torch.Tensor) -> torch.Tensor:
+        """Y of eq. 7 (B, C, H, W)."""
+        k = self.key(x)
+        return self.proj(_attend(k, k, self.value(x), self.sizes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.context(x)
+        if self.fuse == 'add':
+            return x + y
+        return self.fusion(torch.cat([y, x], dim=1))
+
+
+class FusionNonLocal(nn.Module):
+    """AFNB: queries from the high-level map, pyramid-pooled keys / values from the low-level map.
+
+    ``forward(low, high)``; the output has the high-level map's grid and ``channels`` channels.
+
+    Args:
+        channels: high-level (query) channels = output channels.
+        low_channels: low-level (key / value) channels.
+        key_channels, value_channels: Ck, Cv (official 256 / 256 for 1024 + 2048 inputs).
+        sizes, fuse, drop_rate: as ``PyramidNonLocal`` (the official AFNB fuse has BN without ReLU).
+    """
+
+    def __init__(
+            self,
+            channels: int,
+            low_channels: int,
+            key_channels: int = 256,
+            value_channels: int = 256,
+            sizes: Sequence[int] = (1, 3, 6, 8),
+            fuse: str = 'add',
+            drop_rate: float = 0.,
+            device=None,
+            dtype=None,
+    ):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        _check_fuse(fuse)
+        self.sizes = [int(s) for s in sizes]
+        self.fuse = fuse
+        self.query = _conv_bn_relu(channels, key_channels, dd)
+        self.key = _conv_bn_relu(low_channels, key_channels, dd)
+        self.value = nn.Conv2d(low_channels, value_channels, 1, **dd)
+        self.proj = nn.Conv2d(value_channels, channels, 1, **dd)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+        if fuse == 'concat':
+            self.fusion = nn.Sequential(
+                nn.Conv2d(2 * channels, channels, 1, **dd), nn.BatchNorm2d(channels, **dd), nn.Dropout2d(drop_rate))
+        else:
+            self.fusion = nn.Identity()
+
+    def context(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        return self.proj(_attend(self.query(high), self.key(low), self.value(low), self.sizes))
+
+    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        y = self.context(low, high)
+        if self.fuse == 'add':
+            return high + y
+        return self.fusion(torch.cat([y, high], dim=1))
