@@ -20,7 +20,9 @@ CSV_FIELDS = ('model', 'arch', 'source', 'samples', 'analysis', 'setting', 'epsi
 def format_epsilon(eps: float) -> str:
     """``8/255`` when eps is a multiple of 1/255 (to 1e-9), else the plain number."""
     k = eps * 255
-    return f'{round(k)}/255' if abs(k - round(k)) < 1e-6 else f'{eps:g}'
+    if abs(k - round(k)) >= 1e-6:
+        return f'{eps:g}'
+    return f'{round(k)}/255' if round(k) else '0'
 
 
 def parse_epsilon(text: str) -> float:
@@ -112,6 +114,7 @@ def plot_results(results: Sequence[ModelResult], path: str, title: Optional[str]
                     label=r.model)
         ax.set_xticks(range(len(names)), [labels.get(t, t) for t in names])
         ax.set_title('Zero-shot rotations and flips (after the crop)')
+        ax.set_xlabel('transform of the evaluation images')
         ax.set_ylabel('top-1 accuracy (%)')
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
@@ -128,6 +131,9 @@ def plot_results(results: Sequence[ModelResult], path: str, title: Optional[str]
         attacks = list(dict.fromkeys(a for r in results for a in r.attacks))
         handles += [Line2D([], [], color='0.3', ls=styles.get(a, ':'), lw=2, label=a.upper()) for a in attacks]
         ax.legend(handles=handles, loc='best', fontsize=9)
+        ticks = sorted({e * 255 for r in results for per in r.attacks.values() for e in per})
+        if len(ticks) <= 12:
+            ax.set_xticks(ticks, [format_epsilon(t / 255).replace('/255', '') for t in ticks])
         ax.set_title('Untargeted L-inf attacks (pixel space)')
         ax.set_xlabel('epsilon (x 1/255)')
         ax.set_ylabel('top-1 accuracy (%)')
