@@ -150,7 +150,8 @@ def load_model(spec: Union[str, nn.Module], pretrained: bool = True, img_size: O
                 kwargs['num_classes'] = int(args['num_classes'])
             if args.get('in_chans'):
                 kwargs['in_chans'] = int(args['in_chans'])
-            source, name = folder, f'{arch} ({os.path.basename(os.path.normpath(folder))})'
+            run = os.path.basename(os.path.normpath(folder))
+            source, name = folder, (run if run == arch else f'{arch} ({run})')
         elif checkpoint is not None:
             source, name = checkpoint, f'{arch} ({os.path.basename(checkpoint)})'
         else:
