@@ -2,6 +2,8 @@
 
     timm-attn bench [options]     plugin models against timm baselines (see ``timm_attn.bench``)
     timm-attn list [pattern]      the registered plugin models
+    timm-attn robustness [options] rotations / flips and FGSM / PGD for any timm models
+                                  (see ``timm_attn.robustness``)
 """
 import argparse
 import sys
@@ -28,9 +30,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     bench.add_arguments(p_bench)
     p_list = sub.add_parser('list', help='list the plugin models')
     p_list.add_argument('pattern', nargs='?', default='*')
+    p_robust = sub.add_parser('robustness', help='rotation / flip and adversarial robustness of any timm models')
+    from .robustness import report as robustness
+    robustness.add_arguments(p_robust)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == 'list':
         return _list(args)
+    if args.command == 'robustness':
+        return robustness.main(args)
     if args.command is None:  # no arguments: the default comparison
         args = parser.parse_args(['bench'])
     return bench.main(args)
