@@ -213,25 +213,49 @@ def test_push_a_train_py_output(published, tmp_path):
     assert out.stdout.split()[-2:] == ['2', 'True']
 
 
-def test_every_family_downloads_from_the_hub(published, tmp_path):
-    """SAN is covered above; CoAtNet (no official checkpoint): a model exported with the publishing code,
-    pushed with push_to_hub.py, then created with pretrained=True from the Hub."""
+# one tag per family without an official checkpoint to convert (SAN is covered above), at its input size
+FAMILY_TAGS = [('coatnet_0.in1k', 224), ('gsa_resnet26_cifar.cifar100', 32)]
+
+
+def _with_trained_batchnorm(model, size):
+    """Random BN affine parameters and running statistics that match the activations (from two training-mode
+    batches), so eval outputs depend on every BN buffer. (Arbitrary running statistics are not enough here:
+    GSA's unnormalised positional attention is quadratic in its input, and mismatched statistics overflow.)"""
+    randomize_batchnorm(model)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(4, 3, size, size))
+    for bn in bns:
+        bn.momentum = 0.1
+    return model.eval()
+
+
+@pytest.mark.parametrize('name_tag,size', FAMILY_TAGS)
+def test_every_family_downloads_from_the_hub(published, tmp_path, name_tag, size):
+    """A model exported with the publishing code, pushed with push_to_hub.py, then created with
+    pretrained=True from the Hub in a fresh process: same outputs."""
     import timm
     from timm_attn.hub import export_hub_folder
+    arch = name_tag.split('.')[0]
     torch.manual_seed(0)
-    model = randomize_batchnorm(timm.create_model('coatnet_0')).eval()
-    folder = tmp_path / 'coatnet_0.in1k'
-    export_hub_folder(model, str(folder), 'coatnet_0.in1k')
+    model = _with_trained_batchnorm(timm.create_model(name_tag), size)
+    folder = tmp_path / name_tag
+    export_hub_folder(model, str(folder), name_tag)
     hub = published['hub']
     push = _python([os.path.join(SCRIPTS, 'push_to_hub.py'), str(folder), '--token', 'hf_test'],
                    _env(tmp_path / 'hf', hub.endpoint))
     assert push.returncode == 0, push.stderr[-3000:]
-    code = ("import json, timm, torch; m = timm.create_model('coatnet_0', pretrained=True).eval(); "
-            "x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0)); "
+    code = (f"import json, timm, torch; m = timm.create_model({arch!r}, pretrained=True).eval(); "
+            f"x = torch.randn(1, 3, {size}, {size}, generator=torch.Generator().manual_seed(0)); "
             "print(json.dumps(m(x).detach()[0, :20].tolist()))")
     out = _python(['-c', code], _env(tmp_path / 'hf', hub.endpoint))
     assert out.returncode == 0, out.stderr[-3000:]
-    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(x)[0, :20]
     assert torch.allclose(torch.tensor(json.loads(out.stdout.strip().splitlines()[-1])), expected, atol=1e-4)

@@ -99,9 +99,21 @@ def test_timm_train_validate_benchmark_inference_scripts(tmp_path):
     assert infer.returncode == 0, infer.stdout[-3000:] + infer.stderr[-3000:]
 
 
-# one run of the tool per glob; CoAtNet-4..7 (275M-2.4B params) are too large for timm's suite on a CPU
-# and are checked on the meta device in test_coatnet.py
-CONFORMANCE_MODELS = ('san*', 'coatnet_[0-3]')
+# one run of the tool per (glob, extra -k filter); CoAtNet-4..7 (275M-2.4B params) are too large for timm's
+# suite on a CPU and are checked on the meta device in test_coatnet.py
+CONFORMANCE_MODELS = (('san*', ''), ('coatnet_[0-3]', ''), ('gsa_*', ''), ('acmix_*', ''))
+# the attention-zoo ResNet-50s and the Residual Attention Networks: about 20 ResNet-50-sized models,
+# the slow run's share
+CONFORMANCE_MODELS_SLOW = (('*_resnet50', ' and not acmix_ and not gsa_'), ('resattnet*', ''))
+
+
+def _conformance(groups):
+    for models, extra in groups:
+        out = subprocess.run([sys.executable, CONFORMANCE, '-q', '-k', 'not test_model_features_pretrained' + extra,
+                              '--models', models], capture_output=True, text=True, timeout=3600)
+        assert out.returncode == 0, models + '\n' + out.stdout[-5000:] + out.stderr[-3000:]
+        last = out.stdout.splitlines()[-1]
+        assert ' passed' in last and ' failed' not in last, models + ': ' + last
 
 
 @needs_shared
@@ -111,11 +123,29 @@ def test_timm_conformance_suite():
     tests that download weights from the real Hub, except test_model_features_pretrained, which it
     misses; that one is deselected here for the same reason (no network; the download path is tested
     against a local Hub server instead)."""
-    for models in CONFORMANCE_MODELS:
-        out = subprocess.run([sys.executable, CONFORMANCE, '-q', '-k', 'not test_model_features_pretrained',
-                              '--models', models], capture_output=True, text=True, timeout=1800)
-        assert out.returncode == 0, models + '\n' + out.stdout[-5000:] + out.stderr[-3000:]
-        assert ' failed' not in out.stdout.splitlines()[-1], models
+    _conformance(CONFORMANCE_MODELS)
+
+
+@needs_shared
+@pytest.mark.conformance
+@pytest.mark.slow
+def test_timm_conformance_suite_attention_zoo():
+    """The same over the attention-zoo classifiers ({module}_resnet50, resattnet56 / 92)."""
+    _conformance(CONFORMANCE_MODELS_SLOW)
+
+
+def test_conformance_globs_cover_every_registered_model():
+    """Every plugin model is in one of the conformance runs (CoAtNet-4..7 aside, see above)."""
+    import fnmatch
+
+    import timm
+    from timm.models._registry import _model_entrypoints
+    plugin = {n for n in timm.list_models() if _model_entrypoints[n].__module__.startswith('timm_attn.')}
+    covered = set()
+    for models, extra in CONFORMANCE_MODELS + CONFORMANCE_MODELS_SLOW:
+        excluded = [w for w in extra.split(' and not ') if w.strip()]
+        covered |= {n for n in plugin if fnmatch.fnmatch(n, models) and not any(e in n for e in excluded)}
+    assert plugin - covered == {'coatnet_4', 'coatnet_5', 'coatnet_6', 'coatnet_7'}
 
 
 def test_bench_cli(tmp_path):
