@@ -1,8 +1,9 @@
 """Model families; importing this package registers every model with timm."""
-from . import coatnet, san
+from . import acmix, coatnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
+from .acmix import ACmixResNet, ACmixSwinTransformer
 from .coatnet import CoAtNet
 from .san import SAN
 
-__all__ = ['coatnet', 'san', 'CoAtNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError']
+__all__ = ['acmix', 'coatnet', 'san', 'ACmixResNet', 'ACmixSwinTransformer', 'CoAtNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError']

@@ -1,0 +1,163 @@
+"""Sliding-window (local) dot-product attention over a k x k neighbourhood, without unfolding.
+
+For a query map q (N, d, Ho, Wo) and padded key / value maps k, v (N, d, Hp, Wp) with
+Hp = (Ho - 1) * s + k (stride s), every output position attends to the k x k window whose
+top-left corner is (i * s, j * s) in the padded maps:
+
+    a_o(i, j) = softmax_o( sum_c q[c, i, j] * k[c, i*s + dy_o, j*s + dx_o] )      o = dy_o * k + dx_o
+    out[c, i, j] = sum_o a_o(i, j) * v[c, i*s + dy_o, j*s + dx_o]
+
+The k*k windows are never materialised (an ``unfold`` would copy k and v k*k times): the op loops
+over the offsets o on strided views of the padded maps, and keeps only the logits / weights
+(N, k*k, Ho, Wo). In training a custom autograd function stores q, k, v and the weights and
+recomputes everything else in backward. Logits and softmax are computed in float32 for half
+inputs (autocast).
+
+``mirror_pad`` extends ReflectionPad2d to maps not larger than the padding.
+"""
+from functools import lru_cache
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ['sliding_window_attention', 'sliding_window_attention_plain', 'mirror_pad', 'mirror_index']
+
+
+def mirror_index(size: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of each of the ``size + 2 * pad`` padded positions for a mirror-periodic extension
+    (reflect at both borders again and again, period 2 * (size - 1)); a single position repeats.
+    For pad < size this is exactly ReflectionPad2d's single reflection."""
+    idx = torch.arange(-pad, size + pad, device=device)
+    if size == 1:
+        return torch.zeros_like(idx)
+    period = 2 * (size - 1)
+    idx = torch.remainder(idx, period)
+    return torch.where(idx < size, idx, period - idx)
+
+
+def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """``F.pad(x, (pad,) * 4, mode='reflect')`` for (N, C, H, W), also defined when pad >= H or W."""
+    h, w = x.shape[-2], x.shape[-1]
+    if pad == 0:
+        return x
+    if pad < h and pad < w:
+        return F.pad(x, (pad, pad, pad, pad), mode='reflect')
+    return x.index_select(-2, mirror_index(h, pad, x.device)).index_select(-1, mirror_index(w, pad, x.device))
+
+
+@lru_cache(maxsize=64)
+def _offsets(kernel_size: int) -> Tuple[Tuple[int, int], ...]:
+    return tuple((o // kernel_size, o % kernel_size) for o in range(kernel_size * kernel_size))
+
+
+def _window_view(x: torch.Tensor, dy: int, dx: int, stride: int, out_h: int, out_w: int) -> torch.Tensor:
+    """The padded map seen from offset (dy, dx): element (i, j) is x[..., i*s + dy, j*s + dx] (a view)."""
+    return x[:, :, dy:dy + (out_h - 1) * stride + 1:stride, dx:dx + (out_w - 1) * stride + 1:stride]
+
+
+def _logit_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _attend(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(output (N, d, Ho, Wo), weights (N, k*k, Ho, Wo)) with the loop over offsets (plain torch ops)."""
+    n, _, ho, wo = q.shape
+    acc_dtype = _logit_dtype(q.dtype)
+    logits = torch.empty((n, kernel_size * kernel_size, ho, wo), dtype=acc_dtype, device=q.device)
+    # sum straight into the logits buffer where autograd does not record (out= is not differentiable)
+    sum_into = acc_dtype == q.dtype and not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad))
+    for o in range(kernel_size * kernel_size):
+        dy, dx = o // kernel_size, o % kernel_size
+        prod = q * _window_view(k, dy, dx, stride, ho, wo)
+        if sum_into:
+            torch.sum(prod, [1], False, out=logits[:, o])  # no temporary for the sum
+        else:
+            logits[:, o] = prod.sum(1, dtype=acc_dtype)
+    attn = logits.softmax(1)
+    out = torch.zeros(q.shape, dtype=acc_dtype, device=q.device)
+    attn_v = attn.to(v.dtype)
+    for o in range(kernel_size * kernel_size):
+        dy, dx = o // kernel_size, o % kernel_size
+        out.addcmul_(attn_v[:, o:o + 1], _window_view(v, dy, dx, stride, ho, wo))
+    return out.to(q.dtype), attn_v
+
+
+def sliding_window_attention_plain(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int = 1,
+) -> torch.Tensor:
+    """``sliding_window_attention`` in plain, TorchScript-able torch ops (autograd stores every temporary)."""
+    return _attend(q, k, v, kernel_size, stride)[0]
+
+
+class _SlidingWindowAttention(torch.autograd.Function):
+    """Stores q, k, v and the attention weights; backward loops over the offsets like forward."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, kernel_size: int, stride: int):
+        out, attn = _attend(q, k, v, kernel_size, stride)
+        ctx.save_for_backward(q, k, v, attn)
+        ctx.kernel_size, ctx.stride = kernel_size, stride
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        q, k, v, attn = ctx.saved_tensors
+        ks, s = ctx.kernel_size, ctx.stride
+        n, _, ho, wo = q.shape
+        acc_dtype = _logit_dtype(q.dtype)
+        grad_out = grad_out.to(v.dtype)
+        need_q, need_k, need_v = ctx.needs_input_grad[:3]
+        offsets = _offsets(ks)
+
+        # d loss / d weights, and d v (each offset's window receives weight * grad_out)
+        grad_attn = torch.empty(attn.shape, dtype=acc_dtype, device=attn.device)
+        grad_v = torch.zeros(v.shape, dtype=acc_dtype, device=v.device) if need_v else None
+        for o, (dy, dx) in enumerate(offsets):
+            grad_attn[:, o] = (grad_out * _window_view(v, dy, dx, s, ho, wo)).sum(1, dtype=acc_dtype)
+            if grad_v is not None:
+                _window_view(grad_v, dy, dx, s, ho, wo).addcmul_(attn[:, o:o + 1], grad_out)
+
+        # softmax backward: dl = a * (da - sum_o a * da)
+        attn_f = attn.to(acc_dtype)
+        grad_logits = attn_f * (grad_attn - (attn_f * grad_attn).sum(1, keepdim=True))
+        del grad_attn, attn_f
+        grad_logits = grad_logits.to(q.dtype)
+
+        grad_q = torch.zeros(q.shape, dtype=acc_dtype, device=q.device) if need_q else None
+        grad_k = torch.zeros(k.shape, dtype=acc_dtype, device=k.device) if need_k else None
+        for o, (dy, dx) in enumerate(offsets):
+            g = grad_logits[:, o:o + 1]
+            if grad_q is not None:
+                grad_q.addcmul_(g, _window_view(k, dy, dx, s, ho, wo))
+            if grad_k is not None:
+                _window_view(grad_k, dy, dx, s, ho, wo).addcmul_(g, q)
+        return (
+            None if grad_q is None else grad_q.to(q.dtype),
+            None if grad_k is None else grad_k.to(k.dtype),
+            None if grad_v is None else grad_v.to(v.dtype),
+            None, None,
+        )
+
+
+def sliding_window_attention(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int = 1,
+) -> torch.Tensor:
+    """Local attention of q (N, d, Ho, Wo) over k x k windows of the padded k, v (N, d, Hp, Wp).
+
+    Needs Hp >= (Ho - 1) * stride + kernel_size (same for W; extra rows / columns are unused); q, k, v of one dtype. With autograd the
+    memory kept for backward is q, k, v and the (N, k*k, Ho, Wo) weights.
+    """
+    n, d, ho, wo = q.shape
+    if k.shape != v.shape or k.shape[:2] != q.shape[:2]:
+        raise ValueError(f'k and v must be (N, d, Hp, Wp) with the N, d of q {tuple(q.shape)}, '
+                         f'got k {tuple(k.shape)}, v {tuple(v.shape)}')
+    if k.shape[-2] < (ho - 1) * stride + kernel_size or k.shape[-1] < (wo - 1) * stride + kernel_size:
+        raise ValueError(f'padded k / v of {k.shape[-2]}x{k.shape[-1]} are too small for {ho}x{wo} queries with a '
+                         f'{kernel_size}x{kernel_size} window at stride {stride}')
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return _SlidingWindowAttention.apply(q, k, v, kernel_size, stride)
+    return _attend(q, k, v, kernel_size, stride)[0]
