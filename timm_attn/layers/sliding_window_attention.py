@@ -8,8 +8,8 @@ top-left corner is (i * s, j * s) in the padded maps:
     out[c, i, j] = sum_o a_o(i, j) * v[c, i*s + dy_o, j*s + dx_o]
 
 The k*k windows are never materialised (an ``unfold`` would copy k and v k*k times): the op loops
-over the offsets o on strided views of the padded maps, and keeps only the logits / weights
-(N, k*k, Ho, Wo). In training a custom autograd function stores q, k, v and the weights and
+over the k window rows, each an ``as_strided`` view (N, d, k, Ho, Wo) of the padded map (no copy),
+and keeps only the logits / weights (N, k*k, Ho, Wo); temporaries are at most k times q. In training a custom autograd function stores q, k, v and the weights and
 recomputes everything else in backward. Logits and softmax are computed in float32 for half
 inputs (autocast).
 
@@ -56,6 +56,15 @@ def _window_view(x: torch.Tensor, dy: int, dx: int, stride: int, out_h: int, out
     return x[:, :, dy:dy + (out_h - 1) * stride + 1:stride, dx:dx + (out_w - 1) * stride + 1:stride]
 
 
+def _window_row(x: torch.Tensor, dy: int, kernel_size: int, stride: int, out_h: int, out_w: int) -> torch.Tensor:
+    """The k offsets (dy, 0..k-1) of a padded map at once, as a view (N, C, k, Ho, Wo) (no copy):
+    element (dx, i, j) is x[..., i*s + dy, j*s + dx]."""
+    n, c = x.shape[0], x.shape[1]
+    sn, sc, sh, sw = x.stride(0), x.stride(1), x.stride(2), x.stride(3)
+    return x.as_strided(
+        (n, c, kernel_size, out_h, out_w), (sn, sc, sw, stride * sh, stride * sw), x.storage_offset() + dy * sh)
+
+
 def _logit_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
@@ -63,26 +72,26 @@ def _logit_dtype(dtype: torch.dtype) -> torch.dtype:
 def _attend(
         q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(output (N, d, Ho, Wo), weights (N, k*k, Ho, Wo)) with the loop over offsets (plain torch ops)."""
+    """(output (N, d, Ho, Wo), weights (N, k*k, Ho, Wo)), one window row (k offsets) per step: a few large
+    ops per row instead of one per offset (each op's temporary is k times q, never k*k times)."""
     n, _, ho, wo = q.shape
+    ks = kernel_size
     acc_dtype = _logit_dtype(q.dtype)
-    logits = torch.empty((n, kernel_size * kernel_size, ho, wo), dtype=acc_dtype, device=q.device)
+    logits = torch.empty((n, ks * ks, ho, wo), dtype=acc_dtype, device=q.device)
     # sum straight into the logits buffer where autograd does not record (out= is not differentiable)
     sum_into = acc_dtype == q.dtype and not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad))
-    for o in range(kernel_size * kernel_size):
-        dy, dx = o // kernel_size, o % kernel_size
-        prod = q * _window_view(k, dy, dx, stride, ho, wo)
+    q5 = q.unsqueeze(2)
+    for dy in range(ks):
+        prod = q5 * _window_row(k, dy, ks, stride, ho, wo)  # (N, d, k, Ho, Wo)
         if sum_into:
-            torch.sum(prod, [1], False, out=logits[:, o])  # no temporary for the sum
+            torch.sum(prod, [1], False, out=logits[:, dy * ks:(dy + 1) * ks])  # no temporary for the sum
         else:
-            logits[:, o] = prod.sum(1, dtype=acc_dtype)
-    attn = logits.softmax(1)
+            logits[:, dy * ks:(dy + 1) * ks] = prod.sum(1, dtype=acc_dtype)
+    attn = logits.softmax(1).to(v.dtype)
     out = torch.zeros(q.shape, dtype=acc_dtype, device=q.device)
-    attn_v = attn.to(v.dtype)
-    for o in range(kernel_size * kernel_size):
-        dy, dx = o // kernel_size, o % kernel_size
-        out.addcmul_(attn_v[:, o:o + 1], _window_view(v, dy, dx, stride, ho, wo))
-    return out.to(q.dtype), attn_v
+    for dy in range(ks):
+        out += (attn[:, dy * ks:(dy + 1) * ks].unsqueeze(1) * _window_row(v, dy, ks, stride, ho, wo)).sum(2, dtype=acc_dtype)
+    return out.to(q.dtype), attn
 
 
 def sliding_window_attention_plain(
@@ -116,9 +125,11 @@ class _SlidingWindowAttention(torch.autograd.Function):
         # d loss / d weights, and d v (each offset's window receives weight * grad_out)
         grad_attn = torch.empty(attn.shape, dtype=acc_dtype, device=attn.device)
         grad_v = torch.zeros(v.shape, dtype=acc_dtype, device=v.device) if need_v else None
-        for o, (dy, dx) in enumerate(offsets):
-            grad_attn[:, o] = (grad_out * _window_view(v, dy, dx, s, ho, wo)).sum(1, dtype=acc_dtype)
-            if grad_v is not None:
+        go5 = grad_out.unsqueeze(2)
+        for dy in range(ks):
+            grad_attn[:, dy * ks:(dy + 1) * ks] = (go5 * _window_row(v, dy, ks, s, ho, wo)).sum(1, dtype=acc_dtype)
+        if grad_v is not None:  # overlapping windows: one offset at a time
+            for o, (dy, dx) in enumerate(offsets):
                 _window_view(grad_v, dy, dx, s, ho, wo).addcmul_(attn[:, o:o + 1], grad_out)
 
         # softmax backward: dl = a * (da - sum_o a * da)
@@ -129,12 +140,13 @@ class _SlidingWindowAttention(torch.autograd.Function):
 
         grad_q = torch.zeros(q.shape, dtype=acc_dtype, device=q.device) if need_q else None
         grad_k = torch.zeros(k.shape, dtype=acc_dtype, device=k.device) if need_k else None
-        for o, (dy, dx) in enumerate(offsets):
-            g = grad_logits[:, o:o + 1]
-            if grad_q is not None:
-                grad_q.addcmul_(g, _window_view(k, dy, dx, s, ho, wo))
-            if grad_k is not None:
-                _window_view(grad_k, dy, dx, s, ho, wo).addcmul_(g, q)
+        if grad_q is not None:
+            for dy in range(ks):
+                grad_q += (grad_logits[:, dy * ks:(dy + 1) * ks].unsqueeze(1) * _window_row(k, dy, ks, s, ho, wo)).sum(
+                    2, dtype=acc_dtype)
+        if grad_k is not None:
+            for o, (dy, dx) in enumerate(offsets):
+                _window_view(grad_k, dy, dx, s, ho, wo).addcmul_(grad_logits[:, o:o + 1], q)
         return (
             None if grad_q is None else grad_q.to(q.dtype),
             None if grad_k is None else grad_k.to(k.dtype),
