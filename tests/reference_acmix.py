@@ -65,3 +65,50 @@ def acmix_reference(m, x: torch.Tensor) -> torch.Tensor:
     out_conv = F.conv2d(f_conv, p['dep_conv.weight'], None, stride=stride, padding=m.kernel_conv // 2, groups=d)
     return p['rate1'] * out_att + p['rate2'] * out_conv
 
+
+
+def _window_partition(x, ws):
+    b, h, w, c = x.shape
+    x = x.view(b, h // ws, ws, w // ws, ws, c)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, ws, ws, c)
+
+
+def _window_reverse(windows, ws, h, w):
+    b = int(windows.shape[0] / (h * w / ws / ws))
+    x = windows.view(b, h // ws, w // ws, ws, ws, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(b, h, w, -1)
+
+
+def swin_acmix_attention_reference(m, x: torch.Tensor, mask=None) -> torch.Tensor:
+    """Official ``WindowAttention_acmix.forward`` for x (B, H, W, C) (H, W multiples of the window), float64.
+    ``m`` holds the parameters under the official names (qkv, proj, relative_position_bias_table, fc, dep_conv,
+    rate1, rate2) and its ``window_size`` / ``num_heads``."""
+    p = {k: v.double() for k, v in m.state_dict().items()}
+    x = x.double()
+    b, h, w, c = x.shape
+    nh, ws = m.num_heads, m.window_size[0]
+    qkv = F.linear(x, p['qkv.weight'], p['qkv.bias'])
+    f_all = qkv.reshape(b, h * w, 3 * nh, -1).permute(0, 2, 1, 3)
+    f_conv = F.conv2d(f_all, p['fc.weight'], p['fc.bias']).permute(0, 3, 1, 2).reshape(b, 9 * c // nh, h, w)
+    out_conv = F.conv2d(f_conv, p['dep_conv.weight'], None, padding=1, groups=c // nh).permute(0, 2, 3, 1)
+
+    qkv = _window_partition(qkv, ws)
+    b_ = qkv.shape[0]
+    n = ws * ws
+    qkv = qkv.view(-1, n, 3 * c).reshape(b_, n, 3, nh, c // nh).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    attn = (q * (c // nh) ** -0.5) @ k.transpose(-2, -1)
+    coords = torch.stack(torch.meshgrid([torch.arange(ws), torch.arange(ws)], indexing='ij')).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (ws - 1)
+    index = rel[:, :, 0] * (2 * ws - 1) + rel[:, :, 1]
+    bias = p['relative_position_bias_table'][index.view(-1)].view(n, n, -1).permute(2, 0, 1)
+    attn = attn + bias.unsqueeze(0)
+    if mask is not None:
+        nw = mask.shape[0]
+        attn = attn.view(b_ // nw, nw, nh, n, n) + mask.double().unsqueeze(1).unsqueeze(0)
+        attn = attn.view(-1, nh, n, n)
+    attn = attn.softmax(-1)
+    out = (attn @ v).transpose(1, 2).reshape(b_, n, c)
+    out = F.linear(out, p['proj.weight'], p['proj.bias'])
+    out = _window_reverse(out.view(-1, ws, ws, c), ws, h, w)
+    return p['rate1'] * out + p['rate2'] * out_conv
