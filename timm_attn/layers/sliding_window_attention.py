@@ -21,7 +21,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ['sliding_window_attention', 'sliding_window_attention_plain', 'mirror_pad', 'mirror_index']
+__all__ = ['mirror_index', 'mirror_pad', 'sliding_window_attention', 'sliding_window_attention_plain']
 
 
 def mirror_index(size: int, pad: int, device: torch.device) -> torch.Tensor:
@@ -116,7 +116,7 @@ class _SlidingWindowAttention(torch.autograd.Function):
     def backward(ctx, grad_out):
         q, k, v, attn = ctx.saved_tensors
         ks, s = ctx.kernel_size, ctx.stride
-        n, _, ho, wo = q.shape
+        ho, wo = q.shape[-2], q.shape[-1]
         acc_dtype = _logit_dtype(q.dtype)
         grad_out = grad_out.to(v.dtype)
         need_q, need_k, need_v = ctx.needs_input_grad[:3]
@@ -163,7 +163,7 @@ def sliding_window_attention(
     Needs Hp >= (Ho - 1) * stride + kernel_size (same for W; extra rows / columns are unused); q, k, v of one dtype. With autograd the
     memory kept for backward is q, k, v and the (N, k*k, Ho, Wo) weights.
     """
-    n, d, ho, wo = q.shape
+    ho, wo = q.shape[-2], q.shape[-1]
     if k.shape != v.shape or k.shape[:2] != q.shape[:2]:
         raise ValueError(f'k and v must be (N, d, Hp, Wp) with the N, d of q {tuple(q.shape)}, '
                          f'got k {tuple(k.shape)}, v {tuple(v.shape)}')
