@@ -152,7 +152,7 @@ class ACmix(nn.Module):
             out = sliding_window_attention_plain(q, k, v, self.kernel_att, s)
         else:
             out = self._sliding_window_attention(q, k, v)
-        return out.view(b, self.out_chs, out.shape[-2], out.shape[-1])  # channel head * d + c
+        return out.reshape(b, self.out_chs, out.shape[-2], out.shape[-1])  # channel head * d + c
 
     def _convolution(self, qkv: torch.Tensor) -> torch.Tensor:
         b, _, h, w = qkv.shape

@@ -11,7 +11,8 @@ The k*k windows are never materialised (an ``unfold`` would copy k and v k*k tim
 over the k window rows, each an ``as_strided`` view (N, d, k, Ho, Wo) of the padded map (no copy),
 and keeps only the logits / weights (N, k*k, Ho, Wo); temporaries are at most k times q. In training a custom autograd function stores q, k, v and the weights and
 recomputes everything else in backward. Logits and softmax are computed in float32 for half
-inputs (autocast).
+inputs (autocast). Without autograd (fp32 / fp64), T x T query tiles attend to their key regions
+with two batched matmuls and a -inf mask outside each window (same softmax, far fewer ops).
 
 ``mirror_pad`` extends ReflectionPad2d to maps not larger than the padding.
 """
@@ -94,6 +95,44 @@ def _attend(
     return out.to(q.dtype), attn
 
 
+@lru_cache(maxsize=32)
+def _tile_mask(tile: int, kernel_size: int, stride: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(T*T, R*R) additive mask of a query tile against its key region (R = (T-1)*s + k): 0 inside each
+    query's k x k window, -inf outside."""
+    with torch.inference_mode(False):
+        span = (tile - 1) * stride + kernel_size
+        qi, ri = torch.arange(tile, device=device), torch.arange(span, device=device)
+        rows = (ri[None, :] >= qi[:, None] * stride) & (ri[None, :] < qi[:, None] * stride + kernel_size)
+        inside = (rows[:, None, :, None] & rows[None, :, None, :]).reshape(tile * tile, span * span)
+        return torch.zeros(inside.shape, dtype=dtype, device=device).masked_fill_(~inside, float('-inf'))
+
+
+def _attend_tiled(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int) -> torch.Tensor:
+    """Inference path: T x T query tiles against their (R x R) key regions as two batched matmuls, with the
+    keys outside each query's window masked to -inf (exactly the same softmax). A dozen large ops instead of
+    a few per window row; the key / value tiles copy k and v (R / T)^2 times (about 3x), never k*k times."""
+    n, d, ho, wo = q.shape
+    tile = max(ho, wo) if max(ho, wo) <= 14 else 7
+    th, tw = -(-ho // tile), -(-wo // tile)
+    span = (tile - 1) * stride + kernel_size
+    need_h, need_w = (th * tile - 1) * stride + kernel_size, (tw * tile - 1) * stride + kernel_size
+    pad_k = (0, max(0, need_w - k.shape[-1]), 0, max(0, need_h - k.shape[-2]))  # masked out anyway
+    k, v = F.pad(k, pad_k), F.pad(v, pad_k)
+    q = F.pad(q, (0, tw * tile - wo, 0, th * tile - ho))
+    # (N, th, tw, T*T, d) queries; (N, th, tw, d, R*R) keys; (N, th, tw, R*R, d) values
+    q = q.view(n, d, th, tile, tw, tile).permute(0, 2, 4, 3, 5, 1).reshape(n, th, tw, tile * tile, d)
+    step = tile * stride
+    k = k.unfold(2, span, step).unfold(3, span, step)[:, :, :th, :tw]
+    k = k.permute(0, 2, 3, 1, 4, 5).reshape(n, th, tw, d, span * span)
+    v = v.unfold(2, span, step).unfold(3, span, step)[:, :, :th, :tw]
+    v = v.permute(0, 2, 3, 4, 5, 1).reshape(n, th, tw, span * span, d)
+    logits = torch.matmul(q, k)
+    logits += _tile_mask(tile, kernel_size, stride, logits.dtype, logits.device)
+    out = torch.matmul(logits.softmax(-1), v)  # (N, th, tw, T*T, d)
+    out = out.view(n, th, tw, tile, tile, d).permute(0, 5, 1, 3, 2, 4).reshape(n, d, th * tile, tw * tile)
+    return out[:, :, :ho, :wo]
+
+
 def sliding_window_attention_plain(
         q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int = 1,
 ) -> torch.Tensor:
@@ -172,4 +211,6 @@ def sliding_window_attention(
                          f'{kernel_size}x{kernel_size} window at stride {stride}')
     if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
         return _SlidingWindowAttention.apply(q, k, v, kernel_size, stride)
+    if q.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling():
+        return _attend_tiled(q, k, v, kernel_size, stride)
     return _attend(q, k, v, kernel_size, stride)[0]
