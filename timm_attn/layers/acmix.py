@@ -128,7 +128,9 @@ class ACmix(nn.Module):
             raise ValueError(f'ACmix expects (N, {self.in_chs}, H, W) input, got {list(x.shape)}')
         # the three projections as one matmul: channel t * C + head * d + c for t = q, k, v
         weight = torch.cat([self.conv1.weight, self.conv2.weight, self.conv3.weight])
-        bias = torch.cat([self.conv1.bias, self.conv2.bias, self.conv3.bias])
+        b1, b2, b3 = self.conv1.bias, self.conv2.bias, self.conv3.bias
+        assert b1 is not None and b2 is not None and b3 is not None  # for TorchScript (Optional)
+        bias = torch.cat([b1, b2, b3])
         qkv = pointwise_conv(x, weight, bias)
         out_att = self._attention(qkv)
         out_conv = self._convolution(qkv)

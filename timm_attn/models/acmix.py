@@ -150,7 +150,9 @@ class WindowAttentionACmix(WindowAttention):
         nh, hd = self.num_heads, self.head_dim
         # fc over the 3 * heads maps of each channel c: (kk, 3 * heads) @ (B, H*W, 3 * heads, hd) -> (B, H*W, kk, hd)
         f = torch.matmul(self.fc.weight.view(kk, 3 * nh), qkv.reshape(b, h * w, 3 * nh, hd))
-        f = f + self.fc.bias.view(kk, 1)
+        fc_bias = self.fc.bias
+        assert fc_bias is not None  # for TorchScript (Optional)
+        f = f + fc_bias.view(kk, 1)
         # official channel order for dep_conv's groups: c * kk + i (NCHW view of channels-last memory)
         f = f.transpose(-1, -2).reshape(b, h, w, hd * kk).permute(0, 3, 1, 2)
         return self.dep_conv(f).permute(0, 2, 3, 1)
