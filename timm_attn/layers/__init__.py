@@ -1,4 +1,5 @@
 """Reusable attention ops and layers of timm-attn (pure PyTorch, CPU and GPU)."""
+from .acmix import ACmix, acmix_position_grid, shift_kernels
 from .aggregation import aggregate_neighbours
 from .asymmetric_nonlocal import FusionNonLocal, PyramidNonLocal, pyramid_pool
 from .bam import BAM
@@ -14,6 +15,8 @@ from .global_self_attention import GlobalSelfAttention, axial_positional_attenti
 from .gsop import GSoPAttention, covariance_pool
 from .residual_attention import PreActBottleneck, ResidualAttentionModule, SoftMaskBranch
 from .scse import SCSE, ChannelSE, SpatialSE
+from .sliding_window_attention import mirror_index, mirror_pad, sliding_window_attention, \
+    sliding_window_attention_plain
 from .spa import SpatialPyramidAttention
 from .bn_relu_conv import bn_relu_conv1x1
 from .iau import IAU, ChannelIAU, SpatialIAU
@@ -39,5 +42,6 @@ __all__ = [
     'SpatialPyramidAttention', 'GlobalSelfAttention', 'axial_positional_attention', 'content_attention',
     'relative_keys', 'FusionNonLocal', 'PyramidNonLocal', 'pyramid_pool', 'CrissCrossAttention', 'DoubleAttention',
     'ChannelAttention', 'DualAttention', 'PositionAttention', 'IAU', 'ChannelIAU', 'SpatialIAU', 'ObjectContext',
-    'RelationAwareAttention',
+    'RelationAwareAttention', 'ACmix', 'acmix_position_grid', 'shift_kernels', 'mirror_index', 'mirror_pad',
+    'sliding_window_attention', 'sliding_window_attention_plain',
 ]

@@ -1,7 +1,8 @@
 """Model families; importing this package registers every model with timm."""
-from . import attention_resnet, coatnet, context_resnet, gsa, resattnet, san
+from . import acmix, attention_resnet, coatnet, context_resnet, gsa, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
+from .acmix import ACmixResNet, ACmixSwinTransformer
 from .attention_resnet import AttentionResNet
 from .coatnet import CoAtNet
 from .context_resnet import ContextResNet
@@ -10,7 +11,7 @@ from .resattnet import ResidualAttentionNet
 from .san import SAN
 
 __all__ = [
-    'attention_resnet', 'coatnet', 'context_resnet', 'gsa', 'resattnet', 'san',
-    'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet', 'ResidualAttentionNet', 'SAN',
-    'PretrainedWeightsError', 'CheckpointMismatchError',
+    'acmix', 'attention_resnet', 'coatnet', 'context_resnet', 'gsa', 'resattnet', 'san',
+    'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet',
+    'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError',
 ]
