@@ -10,9 +10,10 @@ top-left corner is (i * s, j * s) in the padded maps:
 The k*k windows are never materialised (an ``unfold`` would copy k and v k*k times): the op loops
 over the k window rows, each an ``as_strided`` view (N, d, k, Ho, Wo) of the padded map (no copy),
 and keeps only the logits / weights (N, k*k, Ho, Wo); temporaries are at most k times q. In training a
-custom autograd function stores q, k, v and the weights and recomputes everything else in backward. Logits and softmax are computed in float32 for half
-inputs (autocast). Without autograd (fp32 / fp64), T x T query tiles attend to their key regions
-with two batched matmuls and a -inf mask outside each window (same softmax, far fewer ops).
+custom autograd function stores q, k, v and the weights and recomputes everything else in backward.
+Logits and softmax are computed in float32 for half inputs (autocast). Without autograd (fp32 / fp64),
+T x T query tiles attend to their key regions with two batched matmuls and a -inf mask outside each
+window (same softmax, far fewer ops).
 
 ``mirror_pad`` extends ReflectionPad2d to maps not larger than the padding.
 """
