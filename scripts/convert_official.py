@@ -4,15 +4,20 @@
     python scripts/convert_official.py san10_patchwise model_best.pth --out hub/san10_patchwise.in1k
 
 The checkpoint is loaded strictly into the plugin's model through the family's
-``checkpoint_filter_fn`` (SAN: the authors' ``model_best.pth``, 'module.' prefixed state_dict),
-never unpickling arbitrary objects. The folder gets ``model.safetensors``, ``config.json`` (timm's
-``save_for_hf``) and the generated model card; the safetensors file is reloaded into a fresh model
-and checked to give the same outputs, and its SHA-256 is printed. Exit status 2 with a message for
+``checkpoint_filter_fn`` (SAN: the authors' ``model_best.pth``, 'module.' prefixed state_dict; ACmix
+Swin: ``{'model': ...}`` in the original Swin layout), never unpickling arbitrary objects: a file that
+also pickles other objects (Swin's ``save_checkpoint`` stores the yacs config) is read with those
+objects replaced by inert placeholders (``timm_attn.models._checkpoint.load_tensors_only``).
+The folder gets ``model.safetensors``, ``config.json`` (timm's ``save_for_hf``) and the generated
+model card; the safetensors file is reloaded into a fresh model and checked to give the same
+outputs, and its SHA-256 is printed. Exit status 2 with a message for
 a file that is not a checkpoint, or a checkpoint that does not fit the model.
 """
 import argparse
 import os
+import pickle
 import sys
+import tempfile
 
 import torch
 
@@ -30,6 +35,16 @@ def _check_format(path: str) -> None:
                          f'expected e.g. the official model_best.pth')
 
 
+def _loads_weights_only(path: str) -> bool:
+    if path.endswith('.safetensors'):
+        return True
+    try:
+        torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        return False
+    return True
+
+
 def convert(model_name: str, checkpoint: str, out: str, tag: str = 'in1k') -> str:
     import timm
     import timm_attn  # noqa: F401  (registers the models also with TIMM_ATTN_AUTOLOAD=0)
@@ -42,7 +57,16 @@ def convert(model_name: str, checkpoint: str, out: str, tag: str = 'in1k') -> st
     if name_tag not in timm.list_pretrained(model_name):
         known = timm.list_pretrained(model_name)
         raise ValueError(f'{name_tag} is not a pretrained tag of the plugin (known: {known})')
-    model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=checkpoint)).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = checkpoint
+        if not _loads_weights_only(checkpoint):
+            # e.g. Swin-style checkpoints that also pickle the training config: keep the tensors only
+            from timm_attn.models._checkpoint import load_tensors_only
+            tensors = load_tensors_only(checkpoint)
+            print(f'note: ignored pickled objects that are not tensors ({", ".join(tensors.pop("_skipped"))})')
+            source = os.path.join(tmp, 'tensors.pth')
+            torch.save(tensors, source)
+        model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=source)).eval()
     files = export_hub_folder(model, out, name_tag)
 
     # the written weights load strictly and reproduce the converted model

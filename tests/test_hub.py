@@ -4,6 +4,7 @@ cache), and the failures a user meets (no network, corrupted file, wrong weights
 Downloads run in subprocesses with HF_ENDPOINT / HF_HOME / HF_HUB_OFFLINE set, as a user would."""
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -61,7 +62,8 @@ def published(tmp_path_factory):
         x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             expected = ref(x)[0, :20]
-        yield dict(hub=hub, tmp=tmp, folder=folder, expected=expected, convert_out=conv.stdout, push_out=push.stdout)
+        yield dict(hub=hub, tmp=tmp, folder=folder, expected=expected, convert_out=conv.stdout, push_out=push.stdout,
+                   ref=ref)
     finally:
         hub.stop()
 
@@ -170,6 +172,44 @@ def test_convert_refuses_unknown_formats(tmp_path):
     assert out.returncode == 2 and 'does not fit' in out.stderr and 'unexpected keys' in out.stderr
 
 
+class TrainingConfig:  # stands in for the yacs config that Swin-style save_checkpoint pickles
+    def __init__(self):
+        self.lr = 1e-3
+
+
+class RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def test_convert_reads_checkpoints_that_pickle_other_objects(published, tmp_path):
+    """A checkpoint that torch.load(weights_only=True) refuses because it also pickles a config object
+    (and here a callable that would run a command) converts with those objects replaced by inert
+    placeholders: the command never runs and the weights are the official ones."""
+    marker = tmp_path / 'command-ran'
+    ref = published['ref']
+    ckpt = tmp_path / 'ckpt_with_config.pth'
+    torch.save({'state_dict': {'module.' + k: v for k, v in ref.state_dict().items()}, 'epoch': 100,
+                'config': TrainingConfig(), 'hook': RunsACommand(marker)}, ckpt)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt, weights_only=True)
+    folder = tmp_path / 'out'
+    out = _python([os.path.join(SCRIPTS, 'convert_official.py'), 'san10_patchwise', str(ckpt), '--out', str(folder)],
+                  _env(tmp_path / 'hf'))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'ignored pickled objects that are not tensors' in out.stdout and 'TrainingConfig' in out.stdout
+    assert not marker.exists()
+    import timm
+    model = timm.create_model('san10_patchwise', pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(folder / 'model.safetensors'))).eval()
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(model(x)[0, :20], published['expected'], rtol=1e-4, atol=1e-5)
+
+
 def test_cards_are_up_to_date():
     out = _python([os.path.join(SCRIPTS, 'generate_cards.py'), '--check'], dict(os.environ))
     assert out.returncode == 0, out.stdout + out.stderr
@@ -214,7 +254,8 @@ def test_push_a_train_py_output(published, tmp_path):
 
 
 # one tag per family without an official checkpoint to convert (SAN is covered above), at its input size
-FAMILY_TAGS = [('coatnet_0.in1k', 224), ('gsa_resnet26_cifar.cifar100', 32)]
+FAMILY_TAGS = [('coatnet_0.in1k', 224), ('gsa_resnet26_cifar.cifar100', 32),
+               ('acmix_swin_tiny_patch4_window7_224.in1k', 224)]
 
 
 def _with_trained_batchnorm(model, size):

@@ -7,7 +7,7 @@ from torch import nn
 
 from timm.models import clean_state_dict
 
-__all__ = ['CheckpointMismatchError', 'unwrap_state_dict', 'check_state_dict']
+__all__ = ['CheckpointMismatchError', 'unwrap_state_dict', 'check_state_dict', 'load_tensors_only']
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
 
@@ -56,3 +56,58 @@ def check_state_dict(
             lines.append(f'  {len(items)} {title}: ' + ', '.join(items[:show]) + more)
     lines.append('  Is it a checkpoint of another variant or architecture?')
     raise CheckpointMismatchError('\n'.join(lines))
+
+
+class _Opaque:
+    """Stand-in for a pickled object of a class outside torch's weights-only allowlist: it accepts
+    whatever the pickle stream hands it (constructor arguments, state) and does nothing with it."""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __call__(self, *args, **kwargs):  # a global used as a reduce callable
+        return _Opaque()
+
+
+def load_tensors_only(path: str) -> Dict[str, Any]:
+    """Load a training checkpoint that ``torch.load(weights_only=True)`` refuses only because it also
+    pickles objects of other classes (e.g. the yacs ``config`` that Swin-style ``save_checkpoint``
+    stores next to ``'model'``). Globals on torch's weights-only allowlist load as usual; every other
+    global becomes an inert ``_Opaque`` placeholder, so nothing of the file's choosing is imported or
+    called. Returns the checkpoint with the placeholders dropped, and ``'_skipped'``: the names of
+    the globals that were replaced."""
+    import pickle
+    import types
+
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    allowed = _get_allowed_globals()
+    skipped = []
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            key = f'{module}.{name}'
+            if key in allowed:
+                return allowed[key]
+            skipped.append(key)
+            return type(name, (_Opaque,), {'__module__': 'timm_attn.opaque'})
+
+    pickle_module = types.SimpleNamespace(Unpickler=Unpickler, load=pickle.load, __name__='tensors_only_pickle')
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False, pickle_module=pickle_module)
+
+    def strip(obj):  # drop the placeholders from (nested) dicts
+        if isinstance(obj, Mapping):
+            return {k: strip(v) for k, v in obj.items() if not isinstance(v, _Opaque)}
+        return obj
+
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f'{path} does not hold a dict of tensors (found {type(checkpoint).__name__})')
+    checkpoint = strip(checkpoint)
+    checkpoint['_skipped'] = sorted(set(skipped))
+    return checkpoint
