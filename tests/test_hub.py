@@ -300,3 +300,15 @@ def test_every_family_downloads_from_the_hub(published, tmp_path, name_tag, size
     with torch.no_grad():
         expected = model(x)[0, :20]
     assert torch.allclose(torch.tensor(json.loads(out.stdout.strip().splitlines()[-1])), expected, atol=1e-4)
+
+
+def test_readme_weights_table_lists_every_pretrained_tag():
+    """The README's weights table is where users look first: one row per pretrained tag, with its repo."""
+    import timm
+    from timm.models._registry import _model_entrypoints
+    from timm_attn.hub import hub_id
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    tags = [t for t in timm.list_pretrained()
+            if _model_entrypoints[t.split('.')[0]].__module__.startswith('timm_attn.')]
+    missing = [t for t in tags if f'| {t} | {hub_id(t)} |' not in readme]
+    assert tags and not missing, missing
