@@ -138,6 +138,18 @@ def test_timm_resnet50_weights_load(name):
     assert set(missing) == attn_keys
 
 
+def test_resnet50_weights_through_timms_pretrained_path(tmp_path):
+    """What the README tells users: timm's resnet50 weights as the pretrained file, pretrained_strict=False."""
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    resnet = timm.create_model('resnet50')
+    save_file(resnet.state_dict(), str(tmp_path / 'resnet50.safetensors'))
+    model = timm.create_model('cbam_resnet50', pretrained=True, pretrained_strict=False,
+                              pretrained_cfg_overlay=dict(file=str(tmp_path / 'resnet50.safetensors')))
+    assert torch.equal(model.layer4[2].conv3.weight, resnet.layer4[2].conv3.weight)
+    assert torch.equal(model.fc.weight, resnet.fc.weight)
+
+
 def test_timm_seresnet50_is_the_same_backbone_with_se():
     """timm's seresnet50 is exactly ResNet-50 + SE after the last BN: the comparison baseline for SE."""
     model = timm.create_model('seresnet50', device='meta')
