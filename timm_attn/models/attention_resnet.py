@@ -15,7 +15,7 @@ its weights load with ``strict=False`` and only the attention modules' keys miss
 | scse_resnet50    | scSE (arXiv:1803.02579)                        | every bottleneck                           |
 | fca_resnet50     | FcaNet top-16 (arXiv:2012.11879)               | every bottleneck (official FcaNet)         |
 | gsop_resnet50    | GSoP-Net1 (arXiv:1811.12006)                   | last bottleneck of each stage (official)   |
-| eca_resnet50     | ECA, timm's EcaModule (arXiv:1910.03151)       | every bottleneck (official ECA-Net)        |
+| eca_resnet50     | ECA, timm's EcaModule (arXiv:1910.03151)       | every bottleneck, k = 3/5/5/7 (official)   |
 | gc_resnet50      | GC, timm's GlobalContext (arXiv:1904.11492)    | every bottleneck, add fusion, r = 16       |
 
 How they differ from timm's own attention ResNets: timm's ``seresnet50`` is this same backbone with SE (no
@@ -146,6 +146,20 @@ default_cfgs = generate_default_cfgs({
 })
 
 # the paper's GC block: context modelling + bottleneck transform with LayerNorm, fusion by addition, r = 16
+# the official ECA-Net50 (BangguWu/ECANet, `main.py -a eca_resnet50 --ksize 3557`): kernel 3 / 5 / 5 / 7 per stage,
+# i.e. 3 * 3 + 4 * 5 + 6 * 5 + 3 * 7 = the paper's 80 added parameters (the adaptive rule alone gives 5, 5, 5, 7)
+_ECA_KERNEL_BY_WIDTH = {256: 3, 512: 5, 1024: 5, 2048: 7}
+
+
+def eca_official(channels: int, **kwargs) -> EcaModule:
+    """ECA with the official ECA-Net50 kernel size of the stage (by block width; adaptive rule otherwise).
+    timm's EcaModule ignores ``kernel_size`` when given ``channels``, so a fixed size goes without them."""
+    kernel_size = _ECA_KERNEL_BY_WIDTH.get(channels)
+    if kernel_size is None:
+        return EcaModule(channels, **kwargs)
+    return EcaModule(None, kernel_size=kernel_size, **kwargs)
+
+
 _GC_PAPER = partial(GlobalContext, fuse_add=True, fuse_scale=False, rd_ratio=1. / 16)
 
 
@@ -200,7 +214,7 @@ def gsop_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
 @register_model
 def eca_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ECA-Net50: ResNet-50 + ECA (adaptive kernel size) in every bottleneck, on timm's plain ResNet-50."""
-    return _attn_resnet('eca_resnet50', pretrained, dict(attn_layer=EcaModule), **kwargs)
+    return _attn_resnet('eca_resnet50', pretrained, dict(attn_layer=eca_official), **kwargs)
 
 
 @register_model
