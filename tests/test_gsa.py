@@ -102,6 +102,19 @@ def test_inference_path_matches_loop_reference(kwargs, size, chunk):
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('size', [(8, 6), (2, 2), (7, 6), (6, 9)])
+def test_stem_max_pool_equals_max_pool2d(size):
+    from timm_attn.models.gsa import StemMaxPool
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *size)
+    x[0, 0, 1, 1] = float('nan')
+    with torch.no_grad():
+        out = StemMaxPool()(x)
+    assert torch.equal(out.nan_to_num(), torch.nn.functional.max_pool2d(x, 3, 2, 1).nan_to_num())
+    assert torch.equal(out.isnan(), torch.nn.functional.max_pool2d(x, 3, 2, 1).isnan())
+    assert isinstance(GSAResNet(layers=(1, 1, 1, 1), num_classes=10).maxpool, StemMaxPool)
+
+
 def _assert_close_to_scale(got: torch.Tensor, want: torch.Tensor) -> None:
     """fp32 rounding of a reordered sum (folded BatchNorms): 1e-5 of the output's scale."""
     torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)

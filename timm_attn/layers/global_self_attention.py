@@ -116,21 +116,21 @@ def _axis_window(q: torch.Tensor, v: torch.Tensor, table: torch.Tensor, radius: 
 
 
 def _positional_dense(
-        q: torch.Tensor, v: torch.Tensor, keys_col: torch.Tensor, keys_row: torch.Tensor, scale: torch.Tensor,
-        shift: torch.Tensor) -> torch.Tensor:
+        q_col: torch.Tensor, v_col: torch.Tensor, q_row: torch.Tensor, keys_col: torch.Tensor,
+        keys_row: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Column pass -> affine (the eval BatchNorm) -> row pass over every pair of each axis, for g (image, head)
-    groups: q (g, d_k, H, W), v (g, d_v, H, W), keys from ``relative_keys``, scale / shift (g, 1, 1, d_v).
-    Returns (g, d_v, H, W) as a strided view."""
-    g, dk, h, w = q.shape
-    dv = v.shape[1]
-    # columns: W lines of H pixels per group
-    logits = torch.bmm(q.permute(2, 0, 3, 1).reshape(h, g * w, dk), keys_col).transpose(0, 1)  # (g*W, H, H')
-    col = torch.bmm(logits, v.permute(0, 3, 2, 1).reshape(g * w, h, dv)).view(g, w, h, dv)
+    groups: q_col (H, g, W, d_k), v_col (g, W, H, d_v), q_row (W, g, H, d_k), keys from ``relative_keys``,
+    scale / shift (g, 1, 1, d_v). Returns (g, d_v, H, W) as a strided view."""
+    h, g, w, dk = q_col.shape
+    dv = v_col.shape[-1]
+    # columns: W lines of H pixels per group; logits (g*W, H, H') as a strided view
+    logits = torch.bmm(q_col.reshape(h, g * w, dk), keys_col).transpose(0, 1)
+    col = torch.bmm(logits, v_col.reshape(g * w, h, dv)).view(g, w, h, dv)
     # BatchNorm while re-laying out to rows: (g, H, W, d_v)
     norm = torch.empty((g, h, w, dv), dtype=col.dtype, device=col.device)
     torch.addcmul(shift, col.transpose(1, 2), scale, out=norm)
     # rows: H lines of W pixels per group
-    logits = torch.bmm(q.permute(3, 0, 2, 1).reshape(w, g * h, dk), keys_row).transpose(0, 1)  # (g*H, W, W')
+    logits = torch.bmm(q_row.reshape(w, g * h, dk), keys_row).transpose(0, 1)  # (g*H, W, W')
     row = torch.bmm(logits, norm.view(g * h, w, dv)).view(g, h, w, dv)
     return row.permute(0, 3, 1, 2)
 
@@ -215,7 +215,7 @@ class GlobalSelfAttention(nn.Module):
         self.recompute = recompute
         # eval: positional logits per chunk of (image, head) groups, about this many elements (see
         # ``_attention_inference``)
-        self.inference_chunk_numel = 2 ** 19
+        self.inference_chunk_numel = 2 ** 18
         # window radius; whole axis: no limit (the dense path covers every pair of the map)
         self.radius = (rel_pos_length - 1) // 2 if rel_pos_length is not None else 2 ** 30
         table_len = rel_pos_length if rel_pos_length is not None else 2 * max_size - 1
@@ -320,11 +320,16 @@ class GlobalSelfAttention(nn.Module):
         # per (image, head) group, broadcast over the (H, W, d_v) layout of the row pass's values
         scale = scale.view(1, n, 1, 1, dv).expand(b, -1, -1, -1, -1).reshape(b * n, 1, 1, dv)
         shift = shift.view(1, n, 1, 1, dv).expand(b, -1, -1, -1, -1).reshape(b * n, 1, 1, dv)
+        # the line layouts of both passes, once for the batch (chunks below are slices of them)
         q, v = q.reshape(b * n, dk, h, w), v.reshape(b * n, dv, h, w)
+        q_col = q.permute(2, 0, 3, 1).contiguous()  # (H, B * heads, W, d_k)
+        q_row = q.permute(3, 0, 2, 1).contiguous()  # (W, B * heads, H, d_k)
+        v_col = v.permute(0, 3, 2, 1).contiguous()  # (B * heads, W, H, d_v)
         chunk = max(1, self.inference_chunk_numel // (h * w * max(h, w)))
         for i in range(0, b * n, chunk):
             j = min(i + chunk, b * n)
-            out[i:j].add_(_positional_dense(q[i:j], v[i:j], keys_col, keys_row, scale[i:j], shift[i:j]))
+            out[i:j].add_(_positional_dense(
+                q_col[:, i:j], v_col[i:j], q_row[:, i:j], keys_col, keys_row, scale[i:j], shift[i:j]))
         out = out.view(b, self.dim_out, h, w)
         if self.proj is not None:
             out = self.proj(out)
