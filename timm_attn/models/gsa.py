@@ -75,6 +75,7 @@ CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
 
+@register_notrace_module  # eval fast path (folded BatchNorms): a leaf for torch.fx, so traced graphs match eager
 class GSABottleneck(nn.Module):
     """timm's ``Bottleneck`` with the 3x3 conv replaced by a GSA module (stride: 2x2 average pooling
     after it). Takes timm ``make_blocks``' arguments; ``max_size``: the side of this stage's OUTPUT map at
