@@ -87,6 +87,69 @@ def test_module_matches_loop_reference(kwargs, size, training):
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('chunk', [1, 3, 2 ** 19])
+@pytest.mark.parametrize('kwargs,size', CASES)
+def test_inference_path_matches_loop_reference(kwargs, size, chunk):
+    """Eval without autograd (chunked positional pass, BatchNorm as an affine map, where it applies) against
+    the loop reference, chunks of 1 / 3 (image, head) groups (a chunk straddling images) or the whole batch."""
+    torch.manual_seed(0)
+    layer = _layer(**kwargs).eval()
+    layer.inference_chunk_numel = chunk * size[0] * size[1] * max(size)
+    x = torch.randn(3, 8, *size)
+    expected = reference_gsa(layer, x)
+    with torch.no_grad():
+        out = layer(x)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('size', [(8, 6), (2, 2), (7, 6), (6, 9)])
+def test_stem_max_pool_equals_max_pool2d(size):
+    from timm_attn.models.gsa import StemMaxPool
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *size)
+    x[0, 0, 1, 1] = float('nan')
+    with torch.no_grad():
+        out = StemMaxPool()(x)
+    assert torch.equal(out.nan_to_num(), torch.nn.functional.max_pool2d(x, 3, 2, 1).nan_to_num())
+    assert torch.equal(out.isnan(), torch.nn.functional.max_pool2d(x, 3, 2, 1).isnan())
+    assert isinstance(GSAResNet(layers=(1, 1, 1, 1), num_classes=10).maxpool, StemMaxPool)
+
+
+def _assert_close_to_scale(got: torch.Tensor, want: torch.Tensor) -> None:
+    """fp32 rounding of a reordered sum (folded BatchNorms): 1e-5 of the output's scale."""
+    torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
+
+
+def test_bottleneck_inference_path_folds_batchnorms_and_follows_weight_changes():
+    """Eval without autograd (conv + BN folded, cached) equals the plain eval forward, for a downsampling
+    block and an identity-shortcut block, and the cache follows in-place weight changes and load_state_dict."""
+    torch.manual_seed(0)
+    model = GSAResNet(layers=(1, 2, 1, 1), img_size=32, num_classes=10).eval()
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                mod.running_mean.normal_(0, 0.1)
+                mod.running_var.uniform_(0.5, 2)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.normal_(0, 0.1)
+    for block, size in ((model.layer2[0], (12, 10)), (model.layer2[1], (6, 5))):
+        x = torch.randn(2, block.conv1.in_channels, *size)
+        with torch.no_grad():
+            fast = block(x)
+        _assert_close_to_scale(fast, block(x))  # grad enabled: the plain path
+        with torch.no_grad():
+            block.bn3.running_var.mul_(2)
+            block.conv1.weight.mul_(-1)
+            fast = block(x)
+        _assert_close_to_scale(fast, block(x))
+        state = {k: v * torch.empty_like(v).uniform_(0.5, 1.5) if k.endswith('weight') else v
+                 for k, v in block.state_dict().items()}
+        block.load_state_dict(state)
+        with torch.no_grad():
+            fast = block(x)
+        _assert_close_to_scale(fast, block(x))
+
+
 @pytest.mark.parametrize('kwargs,size', [(dict(), (5, 6)), (dict(rel_pos_length=3, norm_queries=True), (6, 5))])
 def test_branches_separately(kwargs, size):
     """Content and positional outputs each against their loop formula (fp32, 1e-5), gradients too."""
