@@ -201,7 +201,8 @@ class ACmix(nn.Module):
         fc = self.fc.weight.view(kk, 3 * nh) * unscale
         dep = self.dep_conv.weight.view(self.out_chs, kk, kk)  # (out, i, tap)
         conv_weight = torch.matmul(dep.transpose(1, 2), fc).transpose(1, 2) * self.rate2  # (out, 3head, tap)
-        conv_weight = conv_weight.reshape(self.out_chs, 3 * nh, self.kernel_conv, self.kernel_conv)
+        # contiguous: a weight with channels-last-like strides would make the conv (and the network) channels_last
+        conv_weight = conv_weight.contiguous().view(self.out_chs, 3 * nh, self.kernel_conv, self.kernel_conv)
         out = F.conv2d(qkv, conv_weight.to(qkv.dtype), None, s, self.kernel_conv // 2, 1, d)
         if torch.jit.is_scripting():
             pe = self.conv_p(acmix_position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
