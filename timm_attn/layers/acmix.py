@@ -61,7 +61,8 @@ _TILE = 7
 
 @lru_cache(maxsize=64)
 def _gather_indices(
-        h: int, w: int, stride: int, kernel: int, tile: int, nh: int, d: int, device: torch.device,
+        h: int, w: int, stride: int, kernel: int, tile: int, nh: int, d: int, channels_last: bool,
+        device: torch.device,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Flat indices into one image's qkv (d, 3 * nh, H * W) (channel c * 3nh + t * nh + head) for the gather attention:
     q (nh, tiles, T*T, d), k (nh, tiles, d, R*R), v (nh, tiles, R*R, d), and the output (nh * d * Ho * Wo) into
@@ -88,15 +89,22 @@ def _gather_indices(
         k_pos = (ky[:, None, :, None] * w + kx[None, :, None, :]).reshape(th * tw, span * span)
         heads = torch.arange(nh)[:, None, None, None]
         ch = torch.arange(d)
-        c_q = ch[None, None, None, :] * (3 * nh) * hw  # channel offset of c
-        idx_q = c_q + heads * hw + q_pos[None, :, :, None]
-        idx_k = ch[None, None, :, None] * (3 * nh) * hw + (nh + heads) * hw + k_pos[None, :, None, :]
-        idx_v = c_q + (2 * nh + heads) * hw + k_pos[None, :, :, None]
-        # output (head, c, y, x) <- result (head, tile, T*T, d)
+        chan_stride, pix_stride = (1, 3 * nh * d) if channels_last else (hw, 1)
+        chan = ch * (3 * nh)  # channel c * 3nh + t * nh + head
+        idx_q = (chan[None, None, None, :] + heads) * chan_stride + q_pos[None, :, :, None] * pix_stride
+        idx_k = (chan[None, None, :, None] + nh + heads) * chan_stride + k_pos[None, :, None, :] * pix_stride
+        idx_v = (chan[None, None, None, :] + 2 * nh + heads) * chan_stride + k_pos[None, :, :, None] * pix_stride
+        # output (head, c, y, x) (NCHW) or (y, x, head, c) (channels_last) <- result (head, tile, T*T, d)
         oy, ox = torch.arange(ho), torch.arange(wo)
-        tile_of = (oy[:, None] // tile) * tw + ox[None, :] // tile
+        tile_of = (oy[:, None] // tile) * tw + ox[None, :] // tile  # (Ho, Wo)
         in_tile = (oy[:, None] % tile) * tile + ox[None, :] % tile
-        idx_o = ((heads.view(nh, 1, 1, 1) * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch.view(1, d, 1, 1)
+        heads, ch = heads.view(nh, 1), ch.view(1, d)
+        if channels_last:
+            tile_of, in_tile = tile_of[:, :, None, None], in_tile[:, :, None, None]
+            idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
+        else:
+            heads, ch = heads.view(nh, 1, 1, 1), ch.view(1, d, 1, 1)
+            idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
         return tuple(i.to(device) for i in (idx_q, idx_k, idx_v, idx_o.reshape(-1)))
 
 
@@ -209,7 +217,7 @@ class ACmix(nn.Module):
         else:
             if self._use_gather_attention(qkv):
                 out_att = self._gather_attention(qkv)
-                return out.addcmul_(out_att.view(out.shape), self.rate1.to(out.dtype))
+                return out.addcmul_(out_att, self.rate1.to(out.dtype))
             pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
         out_att = self._attention(qkv, pe)
         return torch.addcmul(out, out_att, self.rate1)
@@ -237,17 +245,24 @@ class ACmix(nn.Module):
 
     @torch.jit.unused
     def _gather_attention(self, qkv: torch.Tensor) -> torch.Tensor:
-        """Inference attention, (B, out * Ho * Wo): tiles of queries / key regions gathered from qkv with one
-        precomputed index each (reflection, stride and tiling in the index), two batched matmuls and a -inf
-        mask outside each window (same softmax as ``sliding_window_attention``). Overwrites k in qkv."""
-        qkv = qkv.contiguous()  # the flat indices assume NCHW
+        """Inference attention (B, out, Ho, Wo) in the layout of qkv (NCHW or channels_last): tiles of
+        queries / key regions gathered from qkv with one precomputed index each (reflection, stride and tiling
+        in the index), two batched matmuls and a -inf mask outside each window (same softmax as
+        ``sliding_window_attention``). Overwrites k in qkv."""
         b, _, h, w = qkv.shape
         nh, d = self.head, self.head_dim
+        channels_last = qkv.is_contiguous(memory_format=torch.channels_last) and not qkv.is_contiguous()
         pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype)).to(qkv.dtype)
-        qkv.view(b, d, 3, nh, h * w)[:, :, 1].sub_(pe.view(1, d, 1, h * w))  # keys k - pe (see _attention)
+        pe = pe.view(d, 1, h * w)
+        if channels_last:
+            flat = qkv.permute(0, 2, 3, 1).reshape(b, -1)  # a view: (B, H * W * d * 3head)
+            flat.view(b, h * w, d, 3, nh)[:, :, :, 1].sub_(pe.permute(2, 0, 1))  # keys k - pe (see _attention)
+        else:
+            flat = qkv.contiguous().view(b, -1)
+            flat.view(b, d, 3, nh, h * w)[:, :, 1].sub_(pe)
         tile = _attention_tile(h, w, self.stride)
-        idx_q, idx_k, idx_v, idx_o = _gather_indices(h, w, self.stride, self.kernel_att, tile, nh, d, qkv.device)
-        flat = qkv.view(b, -1)
+        idx_q, idx_k, idx_v, idx_o = _gather_indices(
+            h, w, self.stride, self.kernel_att, tile, nh, d, channels_last, qkv.device)
         n_tiles, span = idx_k.shape[1], idx_k.shape[-1]
         q = flat.index_select(1, idx_q.view(-1)).view(-1, tile * tile, d)
         k = flat.index_select(1, idx_k.view(-1)).view(-1, d, span)
@@ -257,7 +272,11 @@ class ACmix(nn.Module):
         del logits
         v = flat.index_select(1, idx_v.view(-1)).view(-1, span, d)
         out = torch.bmm(attn, v)  # (B * head * tiles, T * T, d)
-        return out.view(b, -1).index_select(1, idx_o)
+        out = out.view(b, -1).index_select(1, idx_o)
+        ho, wo = (h - 1) // self.stride + 1, (w - 1) // self.stride + 1
+        if channels_last:
+            return out.view(b, ho, wo, self.out_chs).permute(0, 3, 1, 2)
+        return out.view(b, self.out_chs, ho, wo)
 
     @torch.jit.unused
     def _position_grid(self, h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -24,7 +24,7 @@ from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import register_notrace_module
-from timm.models import generate_default_cfgs, register_model
+from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
 from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, WindowAttention, \
     checkpoint_filter_fn as swin_checkpoint_filter_fn, window_partition, window_reverse
@@ -94,6 +94,24 @@ class ACmixResNet(ResNet):
         block_args = dict(kernel_att=kernel_att, head=head, kernel_conv=kernel_conv, **kwargs.pop('block_args', {}))
         super().__init__(
             block=ACmixBottleneck, layers=list(layers), zero_init_last=zero_init_last, block_args=block_args, **kwargs)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``ResNet.forward_features``, run channels_last on the CPU (same values): oneDNN's convolutions
+        skip their NCHW <-> blocked reorders and the ACmix projections / gathers read NHWC memory directly."""
+        if x.device.type == 'cpu' and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.act1(x)
+        x = self.maxpool(x)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            x = checkpoint_seq([self.layer1, self.layer2, self.layer3, self.layer4], x, flatten=True)
+        else:
+            x = self.layer1(x)
+            x = self.layer2(x)
+            x = self.layer3(x)
+            x = self.layer4(x)
+        return x
 
 
 @register_notrace_module  # full-map conv path next to the windows: a leaf for torch.fx
