@@ -21,6 +21,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import register_notrace_module
@@ -36,6 +37,13 @@ from ._checkpoint import check_state_dict, unwrap_state_dict
 
 __all__ = ['ACmixBottleneck', 'ACmixResNet', 'WindowAttentionACmix', 'ACmixSwinTransformerBlock',
            'ACmixSwinTransformer']
+
+
+def channels_last_on_cpu(x: torch.Tensor) -> torch.Tensor:
+    """x in channels_last memory on the CPU (a no-op elsewhere and for non-4D input)."""
+    if x.device.type == 'cpu' and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 class ACmixBottleneck(Bottleneck):
@@ -98,8 +106,9 @@ class ACmixResNet(ResNet):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """timm's ``ResNet.forward_features``, run channels_last on the CPU (same values): oneDNN's convolutions
         skip their NCHW <-> blocked reorders and the ACmix projections / gathers read NHWC memory directly."""
-        if x.device.type == 'cpu' and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        if not torch.jit.is_scripting():
+            if not is_fx_symbolic_tracing():  # same values either way; a traced / scripted graph stays layout-agnostic
+                x = channels_last_on_cpu(x)
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.act1(x)
