@@ -65,7 +65,7 @@ def _gather_indices(
         device: torch.device,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Flat indices into one image's qkv (d, 3 * nh, H * W) (channel c * 3nh + t * nh + head) for the gather attention:
-    q (nh, tiles, T*T, d), k (nh, tiles, d, R*R), v (nh, tiles, R*R, d), and the output (nh * d * Ho * Wo) into
+    q (nh, tiles, T*T, d), k and v (nh, tiles, R*R, d), and the output (nh * d * Ho * Wo) into
     the attention result (nh, tiles, T*T, d). Key positions of the reflection-padded map are mapped back to their
     source pixel (mirror-periodic, as ``mirror_pad``); tiles past the map edge repeat valid pixels (cropped)."""
     with torch.inference_mode(False):
@@ -92,7 +92,7 @@ def _gather_indices(
         chan_stride, pix_stride = (1, 3 * nh * d) if channels_last else (hw, 1)
         chan = ch * (3 * nh)  # channel c * 3nh + t * nh + head
         idx_q = (chan[None, None, None, :] + heads) * chan_stride + q_pos[None, :, :, None] * pix_stride
-        idx_k = (chan[None, None, :, None] + nh + heads) * chan_stride + k_pos[None, :, None, :] * pix_stride
+        idx_k = (chan[None, None, None, :] + nh + heads) * chan_stride + k_pos[None, :, :, None] * pix_stride
         idx_v = (chan[None, None, None, :] + 2 * nh + heads) * chan_stride + k_pos[None, :, :, None] * pix_stride
         # output (head, c, y, x) (NCHW) or (y, x, head, c) (channels_last) <- result (head, tile, T*T, d)
         oy, ox = torch.arange(ho), torch.arange(wo)
@@ -247,7 +247,7 @@ class ACmix(nn.Module):
     def _gather_attention(self, qkv: torch.Tensor) -> torch.Tensor:
         """Inference attention (B, out, Ho, Wo) in the layout of qkv (NCHW or channels_last): tiles of
         queries / key regions gathered from qkv with one precomputed index each (reflection, stride and tiling
-        in the index), two batched matmuls and a -inf mask outside each window (same softmax as
+        in the index), one fused ``scaled_dot_product_attention`` masked to each query's window (same softmax as
         ``sliding_window_attention``). Overwrites k in qkv."""
         b, _, h, w = qkv.shape
         nh, d = self.head, self.head_dim
@@ -263,15 +263,12 @@ class ACmix(nn.Module):
         tile = _attention_tile(h, w, self.stride)
         idx_q, idx_k, idx_v, idx_o = _gather_indices(
             h, w, self.stride, self.kernel_att, tile, nh, d, channels_last, qkv.device)
-        n_tiles, span = idx_k.shape[1], idx_k.shape[-1]
+        span = idx_k.shape[2]
         q = flat.index_select(1, idx_q.view(-1)).view(-1, tile * tile, d)
-        k = flat.index_select(1, idx_k.view(-1)).view(-1, d, span)
-        logits = torch.bmm(q, k).view(b * nh, n_tiles, tile * tile, span)
-        logits += _tile_mask(tile, self.kernel_att, self.stride, logits.dtype, logits.device)
-        attn = logits.softmax(-1).view(-1, tile * tile, span)
-        del logits
+        k = flat.index_select(1, idx_k.view(-1)).view(-1, span, d)
         v = flat.index_select(1, idx_v.view(-1)).view(-1, span, d)
-        out = torch.bmm(attn, v)  # (B * head * tiles, T * T, d)
+        inside = _tile_mask(tile, self.kernel_att, self.stride, q.dtype, q.device) == 0  # (T*T, R*R) windows
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=inside, scale=1.0)  # (B * head * tiles, T*T, d)
         out = out.view(b, -1).index_select(1, idx_o)
         ho, wo = (h - 1) // self.stride + 1, (w - 1) // self.stride + 1
         if channels_last:
