@@ -40,8 +40,9 @@ __all__ = ['ACmixBottleneck', 'ACmixResNet', 'WindowAttentionACmix', 'ACmixSwinT
 
 
 def channels_last_on_cpu(x: torch.Tensor) -> torch.Tensor:
-    """x in channels_last memory on the CPU (a no-op elsewhere and for non-4D input)."""
-    if x.device.type == 'cpu' and x.dim() == 4:
+    """x in channels_last memory for CPU inference (a no-op with autograd, elsewhere and for non-4D input: the
+    training path of the window attention walks NCHW maps)."""
+    if x.device.type == 'cpu' and x.dim() == 4 and not torch.is_grad_enabled():
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
@@ -104,7 +105,7 @@ class ACmixResNet(ResNet):
             block=ACmixBottleneck, layers=list(layers), zero_init_last=zero_init_last, block_args=block_args, **kwargs)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """timm's ``ResNet.forward_features``, run channels_last on the CPU (same values): oneDNN's convolutions
+        """timm's ``ResNet.forward_features``, run channels_last for CPU inference (same values): oneDNN's convolutions
         skip their NCHW <-> blocked reorders and the ACmix projections / gathers read NHWC memory directly."""
         if not torch.jit.is_scripting():
             if not is_fx_symbolic_tracing():  # same values either way; a traced / scripted graph stays layout-agnostic
