@@ -21,11 +21,10 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import register_notrace_module
-from timm.models import checkpoint_seq, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
 from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, WindowAttention, \
     checkpoint_filter_fn as swin_checkpoint_filter_fn, window_partition, window_reverse
@@ -37,14 +36,6 @@ from ._checkpoint import check_state_dict, unwrap_state_dict
 
 __all__ = ['ACmixBottleneck', 'ACmixResNet', 'WindowAttentionACmix', 'ACmixSwinTransformerBlock',
            'ACmixSwinTransformer']
-
-
-def channels_last_on_cpu(x: torch.Tensor) -> torch.Tensor:
-    """x in channels_last memory for CPU inference (a no-op with autograd, elsewhere and for non-4D input: the
-    training path of the window attention walks NCHW maps)."""
-    if x.device.type == 'cpu' and x.dim() == 4 and not torch.is_grad_enabled():
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
 
 
 class ACmixBottleneck(Bottleneck):
@@ -103,25 +94,6 @@ class ACmixResNet(ResNet):
         block_args = dict(kernel_att=kernel_att, head=head, kernel_conv=kernel_conv, **kwargs.pop('block_args', {}))
         super().__init__(
             block=ACmixBottleneck, layers=list(layers), zero_init_last=zero_init_last, block_args=block_args, **kwargs)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """timm's ``ResNet.forward_features``, run channels_last for CPU inference (same values): oneDNN's convolutions
-        skip their NCHW <-> blocked reorders and the ACmix projections / gathers read NHWC memory directly."""
-        if not torch.jit.is_scripting():
-            if not is_fx_symbolic_tracing():  # same values either way; a traced / scripted graph stays layout-agnostic
-                x = channels_last_on_cpu(x)
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.act1(x)
-        x = self.maxpool(x)
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            x = checkpoint_seq([self.layer1, self.layer2, self.layer3, self.layer4], x, flatten=True)
-        else:
-            x = self.layer1(x)
-            x = self.layer2(x)
-            x = self.layer3(x)
-            x = self.layer4(x)
-        return x
 
 
 @register_notrace_module  # full-map conv path next to the windows: a leaf for torch.fx
