@@ -22,13 +22,17 @@ stride 2 (output ceil(H / s), as the conv path), and maps not larger than the re
 side repeats its pixel; where ReflectionPad2d works the result is the official one.
 """
 from functools import lru_cache
+from typing import Tuple
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from timm.layers import register_notrace_module
 
 from .pointwise import pointwise_conv
-from .sliding_window_attention import mirror_pad, sliding_window_attention, sliding_window_attention_plain
+from .sliding_window_attention import _tile_mask, mirror_index, mirror_pad, sliding_window_attention, \
+    sliding_window_attention_plain
 
 __all__ = ['ACmix', 'acmix_position_grid', 'shift_kernels']
 
@@ -44,6 +48,64 @@ def acmix_position_grid(h: int, w: int, device: torch.device, dtype: torch.dtype
 def _cached_position_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     with torch.inference_mode(False):  # a normal tensor even when first built under inference_mode
         return acmix_position_grid(h, w, device, dtype)
+
+
+def _attention_tile(h: int, w: int, stride: int) -> int:
+    """Query tile side for the gather attention (small tiles: fewer masked logits, larger key gathers)."""
+    ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
+    return min(max(ho, wo), _TILE)
+
+
+_TILE = 7
+
+
+@lru_cache(maxsize=64)
+def _gather_indices(
+        h: int, w: int, stride: int, kernel: int, tile: int, nh: int, d: int, channels_last: bool,
+        device: torch.device,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flat indices into one image's qkv (d, 3 * nh, H * W) (channel c * 3nh + t * nh + head) for the gather attention:
+    q (nh, tiles, T*T, d), k and v (nh, tiles, R*R, d), and the output (nh * d * Ho * Wo) into
+    the attention result (nh, tiles, T*T, d). Key positions of the reflection-padded map are mapped back to their
+    source pixel (mirror-periodic, as ``mirror_pad``); tiles past the map edge repeat valid pixels (cropped)."""
+    with torch.inference_mode(False):
+        hw = h * w
+        ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
+        th, tw = -(-ho // tile), -(-wo // tile)
+        span = (tile - 1) * stride + kernel
+        pad = kernel // 2
+        t = torch.arange(tile)
+        qy = (torch.arange(th)[:, None] * tile + t).clamp(max=ho - 1) * stride  # (th, T) source rows
+        qx = (torch.arange(tw)[:, None] * tile + t).clamp(max=wo - 1) * stride
+        q_pos = (qy[:, None, :, None] * w + qx[None, :, None, :]).reshape(th * tw, tile * tile)
+        r = torch.arange(span)
+
+        def keys(n_tiles: int, size: int) -> torch.Tensor:
+            padded = torch.arange(n_tiles)[:, None] * tile * stride + r  # padded coordinate
+            extra = n_tiles * tile * stride + span  # mirror_index covers -extra .. size + extra - 1
+            return mirror_index(size, extra, torch.device('cpu'))[padded - pad + extra]
+
+        ky, kx = keys(th, h), keys(tw, w)
+        k_pos = (ky[:, None, :, None] * w + kx[None, :, None, :]).reshape(th * tw, span * span)
+        heads = torch.arange(nh)[:, None, None, None]
+        ch = torch.arange(d)
+        chan_stride, pix_stride = (1, 3 * nh * d) if channels_last else (hw, 1)
+        chan = ch * (3 * nh)  # channel c * 3nh + t * nh + head
+        idx_q = (chan[None, None, None, :] + heads) * chan_stride + q_pos[None, :, :, None] * pix_stride
+        idx_k = (chan[None, None, None, :] + nh + heads) * chan_stride + k_pos[None, :, :, None] * pix_stride
+        idx_v = (chan[None, None, None, :] + 2 * nh + heads) * chan_stride + k_pos[None, :, :, None] * pix_stride
+        # output (head, c, y, x) (NCHW) or (y, x, head, c) (channels_last) <- result (head, tile, T*T, d)
+        oy, ox = torch.arange(ho), torch.arange(wo)
+        tile_of = (oy[:, None] // tile) * tw + ox[None, :] // tile  # (Ho, Wo)
+        in_tile = (oy[:, None] % tile) * tile + ox[None, :] % tile
+        heads, ch = heads.view(nh, 1), ch.view(1, d)
+        if channels_last:
+            tile_of, in_tile = tile_of[:, :, None, None], in_tile[:, :, None, None]
+            idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
+        else:
+            heads, ch = heads.view(nh, 1, 1, 1), ch.view(1, d, 1, 1)
+            idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
+        return tuple(i.to(device) for i in (idx_q, idx_k, idx_v, idx_o.reshape(-1)))
 
 
 def shift_kernels(out_chs: int, kernel_size: int, device=None, dtype=None) -> torch.Tensor:
@@ -127,45 +189,91 @@ class ACmix(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_chs:
             raise ValueError(f'ACmix expects (N, {self.in_chs}, H, W) input, got {list(x.shape)}')
-        # the three projections as one matmul: channel t * C + head * d + c for t = q, k, v
-        weight = torch.cat([self.conv1.weight, self.conv2.weight, self.conv3.weight])
+        b, _, h, w = x.shape
+        nh, d, s = self.head, self.head_dim, self.stride
+        # The three projections as one matmul whose output channels are in the conv path's order c * 3head + j
+        # (j = t * head + head index for t = q, k, v; official channel j * d + c), q pre-scaled by d ** -0.5.
         b1, b2, b3 = self.conv1.bias, self.conv2.bias, self.conv3.bias
         assert b1 is not None and b2 is not None and b3 is not None  # for TorchScript (Optional)
-        bias = torch.cat([b1, b2, b3])
-        qkv = pointwise_conv(x, weight, bias)
-        out_att = self._attention(qkv)
-        out_conv = self._convolution(qkv)
-        return self.rate1 * out_att + self.rate2 * out_conv
+        qkv_scale = torch.ones(3 * nh, 1, device=x.device, dtype=self.conv1.weight.dtype)
+        qkv_scale[:nh] = self.scale
+        weight = torch.cat([self.conv1.weight, self.conv2.weight, self.conv3.weight]).view(3 * nh, d, -1)
+        weight = (weight * qkv_scale.unsqueeze(-1)).transpose(0, 1).reshape(3 * nh * d, -1)
+        bias = (torch.cat([b1, b2, b3]).view(3 * nh, d) * qkv_scale).t().reshape(-1)
+        qkv = pointwise_conv(x, weight, bias)  # (B, d * 3head, H, W)
+        # conv path: dep_conv(fc(.)) is one grouped conv of the 3head maps of each channel c (fc folded into
+        # dep_conv: W[o, j] = sum_i W_dep[o, i] W_fc[i, j]), rate2 and the undone q scale folded in
+        kk = self.kernel_conv * self.kernel_conv
+        unscale = torch.ones(3 * nh, device=x.device, dtype=self.conv1.weight.dtype)
+        unscale[:nh] = 1.0 / self.scale
+        fc = self.fc.weight.view(kk, 3 * nh) * unscale
+        dep = self.dep_conv.weight.view(self.out_chs, kk, kk)  # (out, i, tap)
+        conv_weight = torch.matmul(dep.transpose(1, 2), fc).transpose(1, 2) * self.rate2  # (out, 3head, tap)
+        # contiguous: a weight with channels-last-like strides would make the conv (and the network) channels_last
+        conv_weight = conv_weight.contiguous().view(self.out_chs, 3 * nh, self.kernel_conv, self.kernel_conv)
+        out = F.conv2d(qkv, conv_weight.to(qkv.dtype), None, s, self.kernel_conv // 2, 1, d)
+        if torch.jit.is_scripting():
+            pe = self.conv_p(acmix_position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
+        else:
+            if self._use_gather_attention(qkv):
+                out_att = self._gather_attention(qkv)
+                return out.addcmul_(out_att, self.rate1.to(out.dtype))
+            pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
+        out_att = self._attention(qkv, pe)
+        return torch.addcmul(out, out_att, self.rate1)
 
-    def _attention(self, qkv: torch.Tensor) -> torch.Tensor:
+    def _attention(self, qkv: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
         b, _, h, w = qkv.shape
         nh, d, s = self.head, self.head_dim, self.stride
-        q, k, v = qkv.view(b, 3, nh, d, h, w).unbind(1)  # (B, head, d, H, W) views
-        if torch.jit.is_scripting():
-            loc = acmix_position_grid(h, w, qkv.device, self.conv_p.weight.dtype)
-        else:
-            loc = self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype)
-        pe = self.conv_p(loc).to(k.dtype).view(1, 1, d, h, w)
+        q, k, v = qkv.view(b, d, 3, nh, h, w).transpose(1, 3).unbind(2)  # (B, head, d, H, W) views
+        pe = pe.to(k.dtype).view(1, 1, d, h, w)
         # logits q_i . (k_j + pe_i - pe_j): q_i . pe_i cancels in the softmax -> keys k - pe
         pad = self.kernel_att // 2
         k = mirror_pad((k - pe).reshape(b * nh, d, h, w), pad)
         v = mirror_pad(v.reshape(b * nh, d, h, w), pad)
-        q = (q[..., ::s, ::s] * self.scale).reshape(b * nh, d, (h - 1) // s + 1, (w - 1) // s + 1)
+        q = q[..., ::s, ::s].reshape(b * nh, d, (h - 1) // s + 1, (w - 1) // s + 1)
         if torch.jit.is_scripting():
             out = sliding_window_attention_plain(q, k, v, self.kernel_att, s)
         else:
             out = self._sliding_window_attention(q, k, v)
         return out.reshape(b, self.out_chs, out.shape[-2], out.shape[-1])  # channel head * d + c
 
-    def _convolution(self, qkv: torch.Tensor) -> torch.Tensor:
+    @torch.jit.unused
+    def _use_gather_attention(self, qkv: torch.Tensor) -> bool:
+        needs_grad = torch.is_grad_enabled() and (qkv.requires_grad or self.conv_p.weight.requires_grad)
+        return not needs_grad and qkv.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling()
+
+    @torch.jit.unused
+    def _gather_attention(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Inference attention (B, out, Ho, Wo) in the layout of qkv (NCHW or channels_last): tiles of
+        queries / key regions gathered from qkv with one precomputed index each (reflection, stride and tiling
+        in the index), one fused ``scaled_dot_product_attention`` masked to each query's window (same softmax as
+        ``sliding_window_attention``). Overwrites k in qkv."""
         b, _, h, w = qkv.shape
         nh, d = self.head, self.head_dim
-        kk = self.kernel_conv * self.kernel_conv
-        # fc mixes the 3 * head maps of each channel c: (kk, 3 * head) @ (B, 3 * head, d * H * W)
-        f = torch.matmul(self.fc.weight.view(kk, 3 * nh), qkv.view(b, 3 * nh, d * h * w))
-        # official channel order for dep_conv's groups: c * kk + i (group c reads its kk maps)
-        f = f.view(b, kk, d, h, w).transpose(1, 2).reshape(b, d * kk, h, w)
-        return self.dep_conv(f)  # group c writes output channels c * head .. c * head + head - 1
+        channels_last = qkv.is_contiguous(memory_format=torch.channels_last) and not qkv.is_contiguous()
+        pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype)).to(qkv.dtype)
+        pe = pe.view(d, 1, h * w)
+        if channels_last:
+            flat = qkv.permute(0, 2, 3, 1).reshape(b, -1)  # a view: (B, H * W * d * 3head)
+            flat.view(b, h * w, d, 3, nh)[:, :, :, 1].sub_(pe.permute(2, 0, 1))  # keys k - pe (see _attention)
+        else:
+            flat = qkv.contiguous().view(b, -1)
+            flat.view(b, d, 3, nh, h * w)[:, :, 1].sub_(pe)
+        tile = _attention_tile(h, w, self.stride)
+        idx_q, idx_k, idx_v, idx_o = _gather_indices(
+            h, w, self.stride, self.kernel_att, tile, nh, d, channels_last, qkv.device)
+        span = idx_k.shape[2]
+        q = flat.index_select(1, idx_q.view(-1)).view(-1, tile * tile, d)
+        k = flat.index_select(1, idx_k.view(-1)).view(-1, span, d)
+        v = flat.index_select(1, idx_v.view(-1)).view(-1, span, d)
+        inside = _tile_mask(tile, self.kernel_att, self.stride, q.dtype, q.device) == 0  # (T*T, R*R) windows
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=inside, scale=1.0)  # (B * head * tiles, T*T, d)
+        out = out.view(b, -1).index_select(1, idx_o)
+        ho, wo = (h - 1) // self.stride + 1, (w - 1) // self.stride + 1
+        if channels_last:
+            return out.view(b, ho, wo, self.out_chs).permute(0, 3, 1, 2)
+        return out.view(b, self.out_chs, ho, wo)
 
     @torch.jit.unused
     def _position_grid(self, h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
