@@ -2,9 +2,6 @@
 resize on load, the timm API, and the shipped train.py recipes."""
 import dataclasses
 import os
-import re
-import subprocess
-import sys
 from importlib import resources
 
 import pytest
@@ -15,10 +12,9 @@ import timm
 import timm_attn  # noqa: F401
 from timm_attn.layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
 
-from conftest import SHARED
+from peer import PEER, assert_train_py_options, needs_shared, train_one_epoch
 
-PEER = os.path.join(SHARED, 'peer', 'timm')
-needs_shared = pytest.mark.skipif(not os.path.isdir(PEER), reason='../shared (timm peer scripts) not present')
+
 
 # paper Table 3 / Table 4: params (M) and FLOPs (G) at 224
 PAPER_PARAMS_M = {'coatnet_0': 25, 'coatnet_1': 42, 'coatnet_2': 75, 'coatnet_3': 168, 'coatnet_4': 275}
@@ -309,34 +305,12 @@ def test_recipes_are_package_data_with_the_papers_values(recipe):
     assert (cfg['lr'], cfg['min_lr'], cfg['weight_decay'], cfg['clip_grad']) == (1e-3, 1e-5, 0.05, 1.0)
     assert (cfg['mixup'], cfg['smoothing'], cfg['aa']) == (0.8, 0.1, 'rand-m15-n2-mmax15')
     assert cfg['drop_path'] == {'0': 0.2, '1': 0.3, '2': 0.5, '3': 0.7}[size]
-    if os.path.isdir(PEER):  # every key is one of train.py's options (argparse would ignore a typo)
-        source = open(os.path.join(PEER, 'train.py')).read()
-        for key in cfg:
-            assert re.search(r"add_argument\([^)]*'--%s'" % key.replace('_', '-'), source), key
+    if os.path.isdir(PEER):
+        assert_train_py_options(cfg)
 
 
 @needs_shared
 def test_recipe_runs_with_timm_train(tmp_path):
-    from PIL import Image
-    g = torch.Generator().manual_seed(0)
-    for c in range(2):
-        d = tmp_path / 'data' / 'train' / f'class{c}'
-        d.mkdir(parents=True)
-        for i in range(2):
-            arr = (torch.rand(72, 72, 3, generator=g) * 255).to(torch.uint8).numpy()
-            Image.fromarray(arr).save(d / f'{c}_{i}.png')
-    recipe = str(resources.files('timm_attn') / 'recipes' / 'coatnet_0_in1k.yaml')
-    # train.py finds the models through the autoload hook; this checkout's timm_attn first on the path
-    env = {k: v for k, v in os.environ.items() if k != 'TIMM_ATTN_AUTOLOAD'}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(timm_attn.__file__)))
-    env.update(OMP_NUM_THREADS='2', PYTHONPATH=os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')])))
-    out = subprocess.run(
-        [sys.executable, os.path.join(PEER, 'train.py'), '--config', recipe, '--data-dir', str(tmp_path / 'data'),
-         '--device', 'cpu', '--num-classes', '2', '--img-size', '64', '--model-kwargs', 'img_size=64',
-         '-b', '2', '--epochs', '1', '--warmup-epochs', '0', '--workers', '0', '--no-prefetcher',
-         '--output', str(tmp_path / 'out'), '--experiment', 'smoke', '--log-interval', '1'],
-        capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert (tmp_path / 'out' / 'smoke' / 'last.pth.tar').exists()
-    log = out.stdout + out.stderr
-    assert 'coatnet_0' in log and 'AdamW' in log or 'adamw' in log.lower()
+    log = train_one_epoch('coatnet_0_in1k.yaml', tmp_path, size=72,
+                          extra_args=['--img-size', '64', '--model-kwargs', 'img_size=64'])
+    assert 'coatnet_0' in log and 'adamw' in log.lower()

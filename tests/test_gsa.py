@@ -2,26 +2,21 @@
 equivariances the paper argues, the networks' sizes against same-depth ResNets, input sizes, autocast,
 checkpoints, the timm API and the shipped train.py recipes."""
 import os
-import re
-import subprocess
-import sys
 from importlib import resources
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 
 import timm
-import timm_attn
 from timm_attn.bench import create_bench_model
 from timm_attn.layers.global_self_attention import GlobalSelfAttention, axial_positional_attention, relative_keys
 from timm_attn.models.gsa import GSABottleneck, GSAResNet
 
-from conftest import SHARED
+from peer import PEER, assert_train_py_options, needs_shared, train_one_epoch
 from reference_gsa import reference_axis, reference_content, reference_gsa, reference_positional, reference_qkv
 
-PEER = os.path.join(SHARED, 'peer', 'timm')
-needs_shared = pytest.mark.skipif(not os.path.isdir(PEER), reason='../shared (timm peer scripts) not present')
 
 IMAGENET = ['gsa_resnet26', 'gsa_resnet38', 'gsa_resnet50', 'gsa_resnet101']
 CIFAR = [f'{n}_cifar' for n in IMAGENET]
@@ -87,14 +82,16 @@ def test_module_matches_loop_reference(kwargs, size, training):
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize('chunk', [1, 3, 2 ** 19])
+@pytest.mark.parametrize('chunk', [1, 3, 2 ** 19, None])
 @pytest.mark.parametrize('kwargs,size', CASES)
 def test_inference_path_matches_loop_reference(kwargs, size, chunk):
     """Eval without autograd (chunked positional pass, BatchNorm as an affine map, where it applies) against
-    the loop reference, chunks of 1 / 3 (image, head) groups (a chunk straddling images) or the whole batch."""
+    the loop reference, chunks of 1 / 3 (image, head) groups (a chunk straddling images), the whole batch or
+    the default (None: sized by the device)."""
     torch.manual_seed(0)
     layer = _layer(**kwargs).eval()
-    layer.inference_chunk_numel = chunk * size[0] * size[1] * max(size)
+    assert layer.inference_chunk_numel is None
+    layer.inference_chunk_numel = chunk and chunk * size[0] * size[1] * max(size)
     x = torch.randn(3, 8, *size)
     expected = reference_gsa(layer, x)
     with torch.no_grad():
@@ -120,6 +117,20 @@ def _assert_close_to_scale(got: torch.Tensor, want: torch.Tensor) -> None:
     torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
 
 
+@pytest.mark.parametrize('size', [(8, 6), (2, 2), (7, 6), (5, 9), (1, 1)])
+def test_avg_pool_2x2_equals_avg_pool2d(size):
+    """Strided sums on even sides, the stock kernel on odd ones (partial windows) and with autograd."""
+    from timm_attn.layers import avg_pool_2x2
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *size, requires_grad=True)
+    want = F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+    with torch.no_grad():
+        got = avg_pool_2x2(x)
+    torch.testing.assert_close(got, want.detach(), atol=1e-6, rtol=1e-6)
+    avg_pool_2x2(x).sum().backward()
+    torch.testing.assert_close(x.grad, torch.autograd.grad(want.sum(), x)[0])
+
+
 def test_bottleneck_inference_path_folds_batchnorms_and_follows_weight_changes():
     """Eval without autograd (conv + BN folded, cached) equals the plain eval forward, for a downsampling
     block and an identity-shortcut block, and the cache follows in-place weight changes and load_state_dict."""
@@ -132,7 +143,8 @@ def test_bottleneck_inference_path_folds_batchnorms_and_follows_weight_changes()
                 mod.running_var.uniform_(0.5, 2)
                 mod.weight.uniform_(0.5, 1.5)
                 mod.bias.normal_(0, 0.1)
-    for block, size in ((model.layer2[0], (12, 10)), (model.layer2[1], (6, 5))):
+    # a downsampling block on even (strided-sum pooling) and odd sides, an identity-shortcut block
+    for block, size in ((model.layer2[0], (12, 10)), (model.layer2[0], (11, 7)), (model.layer2[1], (6, 5))):
         x = torch.randn(2, block.conv1.in_channels, *size)
         with torch.no_grad():
             fast = block(x)
@@ -384,10 +396,8 @@ def test_recipes_are_package_data_and_train_py_options(recipe):
         assert cfg['model'] == f'gsa_{depth}_cifar' and cfg['num_classes'] == 100 and cfg['img_size'] == 32
         assert cfg['dataset'] == 'torch/cifar100'
     assert cfg['model'] in timm.list_models('gsa_*')
-    if os.path.isdir(PEER):  # every key is one of train.py's options (argparse would ignore a typo)
-        source = open(os.path.join(PEER, 'train.py')).read()
-        for key in cfg:
-            assert re.search(r"add_argument\([^)]*'--%s'" % key.replace('_', '-'), source), key
+    if os.path.isdir(PEER):
+        assert_train_py_options(cfg)
 
 
 def test_cards_name_the_recipe():
@@ -398,27 +408,9 @@ def test_cards_name_the_recipe():
 
 @needs_shared
 def test_recipe_runs_with_timm_train(tmp_path):
-    from PIL import Image
-    g = torch.Generator().manual_seed(0)
-    for c in range(2):
-        d = tmp_path / 'data' / 'train' / f'class{c}'
-        d.mkdir(parents=True)
-        for i in range(2):
-            arr = (torch.rand(40, 40, 3, generator=g) * 255).to(torch.uint8).numpy()
-            Image.fromarray(arr).save(d / f'{c}_{i}.png')
-    recipe = str(resources.files('timm_attn') / 'recipes' / 'gsa_resnet26_cifar100.yaml')
-    env = {k: v for k, v in os.environ.items() if k != 'TIMM_ATTN_AUTOLOAD'}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(timm_attn.__file__)))
-    env.update(OMP_NUM_THREADS='2', PYTHONPATH=os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')])))
-    out = subprocess.run(
-        [sys.executable, os.path.join(PEER, 'train.py'), '--config', recipe, '--data-dir', str(tmp_path / 'data'),
-         '--dataset', '', '--device', 'cpu', '--num-classes', '2', '-b', '2', '--epochs', '1',
-         '--warmup-epochs', '0', '--workers', '0', '--no-prefetcher', '--output', str(tmp_path / 'out'),
-         '--experiment', 'smoke', '--log-interval', '1'],
-        capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert (tmp_path / 'out' / 'smoke' / 'last.pth.tar').exists()
-    assert 'gsa_resnet26_cifar' in out.stdout + out.stderr
+    # '--dataset ""': the recipe names torch/cifar100, the test feeds an ImageFolder
+    log = train_one_epoch('gsa_resnet26_cifar100.yaml', tmp_path, size=40, extra_args=['--dataset', ''])
+    assert 'gsa_resnet26_cifar' in log
 
 
 def test_recompute_in_training_matches_the_plain_path():

@@ -228,8 +228,8 @@ def test_cards_are_up_to_date():
 def test_push_a_train_py_output(published, tmp_path):
     """timm's train.py output folder -> exported (safetensors + config + card naming the command) -> Hub ->
     hf-hub: id."""
-    from test_integration import _image_folder
-    data = _image_folder(tmp_path / 'data', per_class=2)
+    from peer import image_folder
+    data = image_folder(tmp_path / 'data', per_class=2)
     train = _python([os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py'), '--data-dir', str(data),
                      '--model', 'san10_patchwise', '--device', 'cpu', '--num-classes', '2', '--img-size', '128',
                      '-b', '2', '--epochs', '1', '--workers', '0', '--output', str(tmp_path / 'out'),

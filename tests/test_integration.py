@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from conftest import SHARED
+from peer import PEER, image_folder, needs_shared
 
-PEER = os.path.join(SHARED, 'peer', 'timm')
 CONFORMANCE = os.path.join(SHARED, 'tools', 'timm-conformance')
-needs_shared = pytest.mark.skipif(not os.path.isdir(PEER), reason='../shared (timm peer scripts) not present')
 
 
 def _run(code_or_args, env=None, timeout=600, cwd=None):
@@ -60,22 +59,9 @@ def test_local_dir_config_names_a_plugin_architecture(tmp_path):
     assert torch.allclose(torch.tensor(json.loads(out.stdout)), expected, atol=1e-5)
 
 
-def _image_folder(root, classes=2, per_class=4, size=144):
-    from PIL import Image
-    g = torch.Generator().manual_seed(0)
-    for split in ('train', 'validation'):
-        for c in range(classes):
-            d = root / split / f'class{c}'
-            d.mkdir(parents=True)
-            for i in range(per_class):
-                arr = (torch.rand(size, size, 3, generator=g) * 255).to(torch.uint8).numpy()
-                Image.fromarray(arr).save(d / f'{split}_{c}_{i}.png')  # unique names: inference.py indexes by file name
-    return root
-
-
 @needs_shared
 def test_timm_train_validate_benchmark_inference_scripts(tmp_path):
-    data = _image_folder(tmp_path / 'data')
+    data = image_folder(tmp_path / 'data')
     out_dir = tmp_path / 'out'
     train = _run([os.path.join(PEER, 'train.py'), '--data-dir', str(data), '--model', 'san10_patchwise',
                   '--device', 'cpu', '--num-classes', '2', '--img-size', '128', '-b', '4', '--epochs', '1',

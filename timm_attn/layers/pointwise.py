@@ -1,4 +1,4 @@
-"""CPU-fast drop-ins for the two layers SAN uses most: 1x1 convolution and 2x2 max pooling.
+"""CPU-fast drop-ins for 1x1 convolution and 2x2 max / average pooling (SAN's and GSA-Net's most used layers).
 
 Both keep the interface and state_dict of their torch.nn counterparts and compute the same
 result; they only choose a faster kernel for contiguous NCHW inputs on the CPU, where PyTorch's
@@ -15,7 +15,7 @@ from timm.layers import register_notrace_function
 
 from typing import Optional, Tuple
 
-__all__ = ['PointwiseConv2d', 'MaxPool2x2', 'max_pool_2x2', 'pointwise_conv', 'batchnorm_affine']
+__all__ = ['PointwiseConv2d', 'MaxPool2x2', 'max_pool_2x2', 'avg_pool_2x2', 'pointwise_conv', 'batchnorm_affine']
 
 
 @register_notrace_function  # shape / device checks: a leaf for torch.fx
@@ -68,6 +68,17 @@ def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(
         torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
         torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
+
+@register_notrace_function
+def avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)`` (timm's ``avg_down`` pooling). Without
+    autograd on the CPU with even sides: row pairs summed, then column pairs, times 1 / 4 (same values up to
+    float rounding); elsewhere (odd sides: partial windows; gradients: the stock backward) the stock kernel."""
+    if x.device.type != 'cpu' or torch.is_grad_enabled() or x.dim() != 4 or x.shape[-2] % 2 or x.shape[-1] % 2:
+        return F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+    rows = x[..., 0::2, :] + x[..., 1::2, :]
+    return (rows[..., 0::2] + rows[..., 1::2]).mul_(0.25)
 
 
 class MaxPool2x2(nn.Module):

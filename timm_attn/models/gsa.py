@@ -65,7 +65,7 @@ from timm.models.resnet import ResNet
 
 from ..hub import hub_id
 from ..layers.global_self_attention import GlobalSelfAttention
-from ..layers.pointwise import batchnorm_affine, pointwise_conv
+from ..layers.pointwise import avg_pool_2x2, batchnorm_affine, pointwise_conv
 from ._builder import build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
@@ -195,9 +195,9 @@ class GSABottleneck(nn.Module):
         w1, b1, w3, b3, wd, bd = self._folded()
         shortcut = x
         if self.downsample is not None:
-            shortcut = _conv1x1(self.downsample[0](x), wd, bd)
+            shortcut = _conv1x1(_pool(self.downsample[0], x), wd, bd)
         x = self.act1(_conv1x1(x, w1, b1))
-        x = self.pool(self.attn(x))
+        x = _pool(self.pool, self.attn(x))
         x = self.act2(self.drop_block(self.bn2(x)))
         x = _conv1x1(x, w3, b3)
         if self.se is not None:
@@ -205,6 +205,17 @@ class GSABottleneck(nn.Module):
         if self.drop_path is not None:
             x = self.drop_path(x)
         return self.act3(x.add_(shortcut))
+
+
+def _pool(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The stride-2 pooling of a block or its shortcut: ``avg_pool_2x2`` (strided sums on the CPU, 4x faster
+    than ``F.avg_pool2d`` at 56 x 56) when it is the ``AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)``
+    of this model and timm's ``avg_down``."""
+    if type(pool) is nn.AvgPool2d and pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2)) \
+            and pool.padding in (0, (0, 0)) and pool.ceil_mode and not pool.count_include_pad \
+            and pool.divisor_override is None:
+        return avg_pool_2x2(x)
+    return pool(x)
 
 
 def _foldable_bn(bn: nn.Module) -> bool:
