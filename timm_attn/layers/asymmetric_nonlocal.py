@@ -38,9 +38,28 @@ def _conv_bn_relu(in_chs: int, out_chs: int, dd) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, **dd), nn.BatchNorm2d(out_chs, **dd), nn.ReLU(inplace=True))
 
 
-def _check_fuse(fuse: str) -> None:
-    if fuse not in ('add', 'concat'):
-        raise ValueError(f"fuse must be 'add' or 'concat', got {fuse!r}")
+class _PyramidAttentionOutput(nn.Module):
+    """What APNB and AFNB share after the attention: W (``proj``, 1x1 conv Cv -> C, weight and bias zero at
+    init) and the ``fuse`` of Y = W(.) with the block's input X: 'add' X + Y, or 'concat' (``fusion``)
+    conv1x1(cat[Y, X]) -> BN [-> ReLU: APNB only] -> Dropout2d."""
+
+    def _init_output(self, channels: int, value_channels: int, fuse: str, drop_rate: float, relu: bool, dd) -> None:
+        if fuse not in ('add', 'concat'):
+            raise ValueError(f"fuse must be 'add' or 'concat', got {fuse!r}")
+        self.fuse = fuse
+        self.proj = nn.Conv2d(value_channels, channels, 1, **dd)  # W
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+        if fuse == 'concat':
+            layers = [nn.Conv2d(2 * channels, channels, 1, **dd), nn.BatchNorm2d(channels, **dd)]
+            self.fusion = nn.Sequential(*layers, *([nn.ReLU(inplace=True)] if relu else []), nn.Dropout2d(drop_rate))
+        else:
+            self.fusion = nn.Identity()
+
+    def _fuse(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.fuse == 'add':
+            return x + y
+        return self.fusion(torch.cat([y, x], dim=1))
 
 
 def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sizes: List[int]) -> torch.Tensor:
@@ -53,7 +72,7 @@ def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sizes: 
     return torch.bmm(attn, v).transpose(1, 2).reshape(b, -1, h, w)
 
 
-class PyramidNonLocal(nn.Module):
+class PyramidNonLocal(_PyramidAttentionOutput):
     """APNB: self-attention of every position to 110 pyramid-pooled anchors.
 
     Args:
@@ -78,22 +97,12 @@ class PyramidNonLocal(nn.Module):
     ):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        _check_fuse(fuse)
         key_channels = key_channels or max(1, channels // 2)
         value_channels = value_channels or max(1, channels // 2)
         self.sizes = [int(s) for s in sizes]
-        self.fuse = fuse
         self.key = _conv_bn_relu(channels, key_channels, dd)      # f_key = f_query in the official code
         self.value = nn.Conv2d(channels, value_channels, 1, **dd)
-        self.proj = nn.Conv2d(value_channels, channels, 1, **dd)  # W
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
-        if fuse == 'concat':
-            self.fusion = nn.Sequential(
-                nn.Conv2d(2 * channels, channels, 1, **dd), nn.BatchNorm2d(channels, **dd), nn.ReLU(inplace=True),
-                nn.Dropout2d(drop_rate))
-        else:
-            self.fusion = nn.Identity()
+        self._init_output(channels, value_channels, fuse, drop_rate, relu=True, dd=dd)
 
     def context(self, x: torch.Tensor) -> torch.Tensor:
         """Y of eq. 7 (B, C, H, W)."""
@@ -101,13 +110,10 @@ class PyramidNonLocal(nn.Module):
         return self.proj(_attend(k, k, self.value(x), self.sizes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.context(x)
-        if self.fuse == 'add':
-            return x + y
-        return self.fusion(torch.cat([y, x], dim=1))
+        return self._fuse(self.context(x), x)
 
 
-class FusionNonLocal(nn.Module):
+class FusionNonLocal(_PyramidAttentionOutput):
     """AFNB: queries from the high-level map, pyramid-pooled keys / values from the low-level map.
 
     ``forward(low, high)``; the output has the high-level map's grid and ``channels`` channels.
@@ -133,26 +139,14 @@ class FusionNonLocal(nn.Module):
     ):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        _check_fuse(fuse)
         self.sizes = [int(s) for s in sizes]
-        self.fuse = fuse
         self.query = _conv_bn_relu(channels, key_channels, dd)
         self.key = _conv_bn_relu(low_channels, key_channels, dd)
         self.value = nn.Conv2d(low_channels, value_channels, 1, **dd)
-        self.proj = nn.Conv2d(value_channels, channels, 1, **dd)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
-        if fuse == 'concat':
-            self.fusion = nn.Sequential(
-                nn.Conv2d(2 * channels, channels, 1, **dd), nn.BatchNorm2d(channels, **dd), nn.Dropout2d(drop_rate))
-        else:
-            self.fusion = nn.Identity()
+        self._init_output(channels, value_channels, fuse, drop_rate, relu=False, dd=dd)
 
     def context(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         return self.proj(_attend(self.query(high), self.key(low), self.value(low), self.sizes))
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        y = self.context(low, high)
-        if self.fuse == 'add':
-            return high + y
-        return self.fusion(torch.cat([y, high], dim=1))
+        return self._fuse(self.context(low, high), high)
