@@ -36,12 +36,13 @@ def check_state_dict(
     """Raise ``CheckpointMismatchError`` naming the first missing, unexpected and mis-shaped keys.
 
     ``adaptable`` lists keys whose shape timm itself adapts after the filter (the classifier when
-    num_classes differs, the first conv when in_chans differs); their shapes are not compared.
+    num_classes differs, the first conv when in_chans differs); their shapes are not compared, and they
+    may be absent from the model (a classifier dropped with num_classes=0).
     """
     expected = model.state_dict()
     adaptable = set(adaptable)
     missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
+    unexpected = [k for k in state_dict if k not in expected and k not in adaptable]
     shapes = [
         f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
         for k, v in expected.items()

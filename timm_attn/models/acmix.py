@@ -283,9 +283,7 @@ def _resnet_filter_fn(state_dict: Dict[str, Any], model: ACmixResNet) -> Dict[st
     'state_dict', with or without 'module.') -> this model (same names)."""
     state_dict = unwrap_state_dict(state_dict)
     adaptable = ('fc.weight', 'fc.bias', 'conv1.weight')
-    own = model.state_dict()
-    check_state_dict({k: v for k, v in state_dict.items() if k not in adaptable or k in own},
-                     model, f'ACmix-ResNet {tuple(len(getattr(model, f"layer{i}")) for i in range(1, 5))}',
+    check_state_dict(state_dict, model, f'ACmix-ResNet {tuple(len(getattr(model, f"layer{i}")) for i in range(1, 5))}',
                      adaptable=adaptable)
     return state_dict
 
@@ -296,9 +294,8 @@ def _swin_filter_fn(state_dict: Dict[str, Any], model: ACmixSwinTransformer) -> 
     keys (attn.fc, attn.dep_conv, attn.rate1, attn.rate2) have the same names in both."""
     state_dict = swin_checkpoint_filter_fn(unwrap_state_dict(state_dict), model)
     adaptable = ('head.fc.weight', 'head.fc.bias', 'patch_embed.proj.weight')
-    own = model.state_dict()
-    check_state_dict({k: v for k, v in state_dict.items() if k not in adaptable or k in own},
-                     model, f'ACmix-Swin depths {tuple(len(s.blocks) for s in model.layers)}', adaptable=adaptable)
+    check_state_dict(state_dict, model, f'ACmix-Swin depths {tuple(len(s.blocks) for s in model.layers)}',
+                     adaptable=adaptable)
     return state_dict
 
 

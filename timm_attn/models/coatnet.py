@@ -539,8 +539,7 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: CoAtNet) -> Dict[str
         out[k] = v
     adaptable = ('head.fc.weight', 'head.fc.bias', 'stem.conv1.weight')
     check_state_dict(
-        {k: v for k, v in out.items() if k not in adaptable or k in own},
-        model, f'{type(model).__name__} ({len(model.stages)} stages)', adaptable=adaptable)
+        out, model, f'{type(model).__name__} ({len(model.stages)} stages)', adaptable=adaptable)
     return out
 
 

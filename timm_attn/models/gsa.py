@@ -352,11 +352,9 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: GSAResNet) -> Dict[s
     another img_size: build the model with the checkpoint's img_size)."""
     state_dict = unwrap_state_dict(state_dict)
     adaptable = ('fc.weight', 'fc.bias', 'conv1.weight')
-    own = model.state_dict()
     depth = [len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4)]
     check_state_dict(
-        {k: v for k, v in state_dict.items() if k not in adaptable or k in own},
-        model, f'{type(model).__name__} (blocks {depth}, img_size {model.img_size})', adaptable=adaptable)
+        state_dict, model, f'{type(model).__name__} (blocks {depth}, img_size {model.img_size})', adaptable=adaptable)
     return state_dict
 
 

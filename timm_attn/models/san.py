@@ -408,8 +408,8 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: SAN) -> Dict[str, to
     # timm adapts these after the filter (num_classes / in_chans different from the checkpoint's)
     adaptable = ('head.fc.weight', 'head.fc.bias', 'stem.conv.weight')
     check_state_dict(
-        {k: v for k, v in state_dict.items() if k not in adaptable or k in own},
-        model, f'{type(model).__name__} ({model.attn_type}, {len(model.stages)} stages)', adaptable=adaptable)
+        state_dict, model, f'{type(model).__name__} ({model.attn_type}, {len(model.stages)} stages)',
+        adaptable=adaptable)
     return state_dict
 
 
