@@ -22,7 +22,8 @@ from .bn_relu_conv import bn_relu_conv1x1
 from .iau import IAU, ChannelIAU, SpatialIAU
 from .neighbourhood import neighbourhood_output_size, neighbourhood_padding
 from .object_context import ObjectContext
-from .pointwise import MaxPool2x2, PointwiseConv2d, avg_pool_2x2, batchnorm_affine, max_pool_2x2, pointwise_conv
+from .pointwise import (
+    AvgPool2x2, MaxPool2x2, PointwiseConv2d, avg_pool_2x2, batchnorm_affine, max_pool_2x2, pointwise_conv)
 from .recompute import batch_norm_train, recompute_in_backward
 from .rel_attention import RelativeSelfAttention, relative_position_index, resize_relative_position_bias_table
 from .rga import RelationAwareAttention
@@ -32,8 +33,9 @@ from .san_attention import PairwiseSelfAttention, PatchwiseSelfAttention, positi
 
 __all__ = [
     'aggregate_neighbours', 'bn_relu_conv1x1', 'neighbourhood_output_size', 'neighbourhood_padding', 'MaxPool2x2',
-    'PointwiseConv2d', 'avg_pool_2x2', 'batchnorm_affine', 'max_pool_2x2', 'pointwise_conv', 'batch_norm_train',
-    'recompute_in_backward', 'RelativeSelfAttention', 'relative_position_index', 'resize_relative_position_bias_table',
+    'AvgPool2x2', 'PointwiseConv2d', 'avg_pool_2x2', 'batchnorm_affine', 'max_pool_2x2', 'pointwise_conv',
+    'batch_norm_train', 'recompute_in_backward', 'RelativeSelfAttention', 'relative_position_index',
+    'resize_relative_position_bias_table',
     'PAIRWISE_RELATIONS', 'PATCHWISE_RELATIONS', 'gather_neighbours', 'pairwise_relation',
     'patchwise_relation', 'relation_channels', 'PairwiseSelfAttention', 'PatchwiseSelfAttention', 'position_grid',
     'BAM', 'CBAM', 'CbamChannelGate', 'CbamSpatialGate', 'ATTN_LAYERS', 'create_attn', 'get_attn',

@@ -15,7 +15,8 @@ from timm.layers import register_notrace_function
 
 from typing import Optional, Tuple
 
-__all__ = ['PointwiseConv2d', 'MaxPool2x2', 'max_pool_2x2', 'avg_pool_2x2', 'pointwise_conv', 'batchnorm_affine']
+__all__ = [
+    'PointwiseConv2d', 'MaxPool2x2', 'AvgPool2x2', 'max_pool_2x2', 'avg_pool_2x2', 'pointwise_conv', 'batchnorm_affine']
 
 
 @register_notrace_function  # shape / device checks: a leaf for torch.fx
@@ -86,3 +87,14 @@ class MaxPool2x2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return max_pool_2x2(x)
+
+
+class AvgPool2x2(nn.AvgPool2d):
+    """``nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)`` (timm's ``avg_down`` pooling); see
+    ``avg_pool_2x2``. A subclass, so code that recognises an ``nn.AvgPool2d`` still does."""
+
+    def __init__(self):
+        super().__init__(2, 2, ceil_mode=True, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return avg_pool_2x2(x)

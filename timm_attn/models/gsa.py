@@ -65,7 +65,7 @@ from timm.models.resnet import ResNet
 
 from ..hub import hub_id
 from ..layers.global_self_attention import GlobalSelfAttention
-from ..layers.pointwise import avg_pool_2x2, batchnorm_affine, pointwise_conv
+from ..layers.pointwise import AvgPool2x2, batchnorm_affine, pointwise_conv
 from ._builder import build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
@@ -125,8 +125,9 @@ class GSABottleneck(nn.Module):
             first_planes, width, num_heads=num_heads, dim_key=int(width * key_ratio), rel_pos_length=rel_pos_length,
             max_size=max_size * stride, pos_softmax=pos_softmax, shared_pos_embed=shared_pos_embed,
             out_proj=out_proj, norm_queries=norm_queries, recompute=recompute, **dd)
-        # same pooling as timm's avg_down shortcut, so that odd sizes round alike on both paths
-        self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+        # same pooling as timm's avg_down shortcut (GSAResNet swaps that one for an AvgPool2x2 too), so that odd
+        # sizes round alike on both paths
+        self.pool = AvgPool2x2() if stride > 1 else nn.Identity()
         self.bn2 = norm_layer(width, **dd)
         self.drop_block = drop_block() if drop_block is not None else nn.Identity()
         self.act2 = act_layer(inplace=True)
@@ -195,9 +196,9 @@ class GSABottleneck(nn.Module):
         w1, b1, w3, b3, wd, bd = self._folded()
         shortcut = x
         if self.downsample is not None:
-            shortcut = _conv1x1(_pool(self.downsample[0], x), wd, bd)
+            shortcut = _conv1x1(self.downsample[0](x), wd, bd)
         x = self.act1(_conv1x1(x, w1, b1))
-        x = _pool(self.pool, self.attn(x))
+        x = self.pool(self.attn(x))
         x = self.act2(self.drop_block(self.bn2(x)))
         x = _conv1x1(x, w3, b3)
         if self.se is not None:
@@ -207,15 +208,11 @@ class GSABottleneck(nn.Module):
         return self.act3(x.add_(shortcut))
 
 
-def _pool(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The stride-2 pooling of a block or its shortcut: ``avg_pool_2x2`` (strided sums on the CPU, 4x faster
-    than ``F.avg_pool2d`` at 56 x 56) when it is the ``AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)``
-    of this model and timm's ``avg_down``."""
-    if type(pool) is nn.AvgPool2d and pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2)) \
-            and pool.padding in (0, (0, 0)) and pool.ceil_mode and not pool.count_include_pad \
-            and pool.divisor_override is None:
-        return avg_pool_2x2(x)
-    return pool(x)
+def _is_avg_down_pool(pool: nn.Module) -> bool:
+    """timm's ``avg_down`` shortcut pooling: ``nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)``."""
+    return type(pool) is nn.AvgPool2d and pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2)) \
+        and pool.padding in (0, (0, 0)) and pool.ceil_mode and not pool.count_include_pad \
+        and pool.divisor_override is None
 
 
 def _foldable_bn(bn: nn.Module) -> bool:
@@ -327,6 +324,11 @@ class GSAResNet(ResNet):
             _stage_block(max(1, math.ceil(side / (stem_reduction * 2 ** i))), **block_args) for i in range(4))
         super().__init__(blocks, list(layers), in_chans=in_chans, avg_down=avg_down, **dd, **kwargs)
         self.img_size = to_2tuple(img_size)
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in stage:
+                down = block.downsample
+                if isinstance(down, nn.Sequential) and _is_avg_down_pool(down[0]):
+                    down[0] = AvgPool2x2()  # the same pooling; strided sums in eval on the CPU
         mp = self.maxpool
         if type(mp) is nn.MaxPool2d and (mp.kernel_size, mp.stride, mp.padding, mp.dilation, mp.ceil_mode) in (
                 (3, 2, 1, 1, False), ((3, 3), (2, 2), (1, 1), (1, 1), False)):
