@@ -10,6 +10,7 @@ import yaml
 
 import timm
 import timm_attn  # noqa: F401
+from timm_attn.bench import count_gmacs
 from timm_attn.layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
 
 from peer import PEER, assert_train_py_options, needs_shared, train_one_epoch
@@ -38,12 +39,7 @@ def _params_m(model) -> float:
 def _gmacs(name: str, size: int = 224, **kwargs) -> float:
     """Multiply-adds (FLOPs / 2) for one image, counted on the meta device (nothing computed; the
     fused attention counts as its two matrix products, as the explicit path does on the CPU)."""
-    from torch.utils.flop_counter import FlopCounterMode
-    model = timm.create_model(name, device='meta', img_size=size, **kwargs).eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.empty(1, 3, size, size, device='meta'))
-    return counter.get_total_flops() / 2 / 1e9
+    return count_gmacs(timm.create_model(name, device='meta', img_size=size, **kwargs), size)
 
 
 @pytest.mark.parametrize('name', sorted(OWN_PARAMS_M))
@@ -106,11 +102,7 @@ def test_gmacs_larger(name):
 
 
 def test_gmacs_coatnet_0_on_cpu_match_meta():
-    from torch.utils.flop_counter import FlopCounterMode
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        timm.create_model('coatnet_0').eval()(torch.randn(1, 3, 224, 224))
-    assert counter.get_total_flops() / 2 / 1e9 == pytest.approx(_gmacs('coatnet_0'), rel=1e-6)
+    assert count_gmacs(timm.create_model('coatnet_0'), 224) == pytest.approx(_gmacs('coatnet_0'), rel=1e-6)
 
 
 def _reference_relative_attention(layer: RelativeSelfAttention, x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import yaml
 
 import timm
-from timm_attn.bench import create_bench_model
+from timm_attn.bench import count_gmacs, create_bench_model
 from timm_attn.layers.global_self_attention import GlobalSelfAttention, axial_positional_attention, relative_keys
 from timm_attn.models.gsa import GSABottleneck, GSAResNet
 
@@ -32,12 +32,7 @@ PARAMS_GMACS = {
 
 
 def _params_gmacs(model, size: int):
-    from torch.utils.flop_counter import FlopCounterMode
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.empty(1, 3, size, size, device='meta'))
-    return sum(p.numel() for p in model.parameters()) / 1e6, counter.get_total_flops() / 2 / 1e9
+    return sum(p.numel() for p in model.parameters()) / 1e6, count_gmacs(model, size)
 
 
 def _layer(dtype=torch.float32, **kwargs):

@@ -55,13 +55,15 @@ def create_bench_model(name: str, **kwargs):
 
 
 def count_gmacs(model, img_size: int, in_chans: int = 3) -> float:
-    """Multiply-adds of one image through ``model`` (eval) counted by torch's FlopCounterMode."""
+    """Multiply-adds of one image through ``model`` (eval) counted by torch's FlopCounterMode, on the device
+    of the model's parameters (the meta device computes nothing)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     model.eval()
+    device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        model(torch.randn(1, in_chans, img_size, img_size))
+        model(torch.randn(1, in_chans, img_size, img_size, device=device))
     return counter.get_total_flops() / 2 / 1e9
 
 
