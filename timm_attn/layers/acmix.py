@@ -236,8 +236,12 @@ class ACmix(nn.Module):
 
     @torch.jit.unused
     def _use_gather_attention(self, qkv: torch.Tensor) -> bool:
-        needs_grad = torch.is_grad_enabled() and (qkv.requires_grad or self.conv_p.weight.requires_grad)
-        return not needs_grad and qkv.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling()
+        """The gather path overwrites k in qkv, which the conv path saves for backward whenever any weight
+        (fc, dep_conv, rate2 too, not only the projections) needs a gradient: only without autograd recording."""
+        if qkv.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
+            return False
+        # qkv.requires_grad: the input or conv1/2/3 need a gradient
+        return not torch.is_grad_enabled() or not (qkv.requires_grad or any(p.requires_grad for p in self.parameters()))
 
     @torch.jit.unused
     def _gather_attention(self, qkv: torch.Tensor) -> torch.Tensor:
