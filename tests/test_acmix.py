@@ -383,3 +383,29 @@ def test_acmix_inference_path_matches_reference(h, w, stride, channels_last):
     assert _rel_err(y, acmix_reference(m, x.contiguous())) < 1e-4
     if channels_last and min(y.shape[-2:]) > 1:
         assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_partial_finetune_frozen_projections_backward(stride):
+    """conv1/2/3 and conv_p frozen, fc / dep_conv / rates trained: the conv path keeps qkv for backward, so the
+    attention must not overwrite it in place; the trainable weights get the gradients of the all-trainable module."""
+    torch.manual_seed(6)
+    m = ACmix(8, 8, head=2, stride=stride)
+    _randomize(m, seed=6)
+    full = ACmix(8, 8, head=2, stride=stride)
+    full.load_state_dict(m.state_dict())
+    frozen = ('conv1', 'conv2', 'conv3', 'conv_p')
+    for name in frozen:
+        getattr(m, name).requires_grad_(False)
+    x = torch.randn(2, 8, 9, 7)
+    g = torch.randn(2, 8, -(-9 // stride), -(-7 // stride))
+    (m(x) * g).sum().backward()
+    (full(x) * g).sum().backward()
+    full_grads = dict(full.named_parameters())
+    trained = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert sorted(trained) == ['dep_conv.weight', 'fc.weight', 'rate1', 'rate2']
+    for n, p in m.named_parameters():
+        if n in trained:
+            torch.testing.assert_close(p.grad, full_grads[n].grad, msg=lambda msg, n=n: f'{n}: {msg}')
+        else:
+            assert p.grad is None, n

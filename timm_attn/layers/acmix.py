@@ -31,23 +31,20 @@ from torch import nn
 from timm.layers import register_notrace_module
 
 from .pointwise import pointwise_conv
+from .san_attention import position_grid
 from .sliding_window_attention import _tile_mask, mirror_index, mirror_pad, sliding_window_attention, \
     sliding_window_attention_plain
 
 __all__ = ['ACmix', 'acmix_position_grid', 'shift_kernels']
 
 
-def acmix_position_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(1, 2, H, W): channel 0 = linspace(-1, 1, W) along the width, channel 1 = linspace(-1, 1, H) along the height."""
-    xs = torch.linspace(-1.0, 1.0, w, device=device, dtype=dtype).view(1, w).expand(h, w)
-    ys = torch.linspace(-1.0, 1.0, h, device=device, dtype=dtype).view(h, 1).expand(h, w)
-    return torch.stack([xs, ys], dim=0).unsqueeze(0)
+acmix_position_grid = position_grid  # (1, 2, H, W) x / y grid in [-1, 1]; the name is exported by timm_attn.layers
 
 
 @lru_cache(maxsize=32)
 def _cached_position_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     with torch.inference_mode(False):  # a normal tensor even when first built under inference_mode
-        return acmix_position_grid(h, w, device, dtype)
+        return position_grid(h, w, device, dtype)
 
 
 def _attention_tile(h: int, w: int, stride: int) -> int:
@@ -98,13 +95,12 @@ def _gather_indices(
         oy, ox = torch.arange(ho), torch.arange(wo)
         tile_of = (oy[:, None] // tile) * tw + ox[None, :] // tile  # (Ho, Wo)
         in_tile = (oy[:, None] % tile) * tile + ox[None, :] % tile
-        heads, ch = heads.view(nh, 1), ch.view(1, d)
         if channels_last:
+            heads, ch = heads.view(nh, 1), ch.view(1, d)
             tile_of, in_tile = tile_of[:, :, None, None], in_tile[:, :, None, None]
-            idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
         else:
             heads, ch = heads.view(nh, 1, 1, 1), ch.view(1, d, 1, 1)
-            idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
+        idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
         return tuple(i.to(device) for i in (idx_q, idx_k, idx_v, idx_o.reshape(-1)))
 
 
@@ -213,7 +209,7 @@ class ACmix(nn.Module):
         conv_weight = conv_weight.contiguous().view(self.out_chs, 3 * nh, self.kernel_conv, self.kernel_conv)
         out = F.conv2d(qkv, conv_weight.to(qkv.dtype), None, s, self.kernel_conv // 2, 1, d)
         if torch.jit.is_scripting():
-            pe = self.conv_p(acmix_position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
+            pe = self.conv_p(position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
         else:
             if self._use_gather_attention(qkv):
                 out_att = self._gather_attention(qkv)
@@ -240,8 +236,12 @@ class ACmix(nn.Module):
 
     @torch.jit.unused
     def _use_gather_attention(self, qkv: torch.Tensor) -> bool:
-        needs_grad = torch.is_grad_enabled() and (qkv.requires_grad or self.conv_p.weight.requires_grad)
-        return not needs_grad and qkv.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling()
+        """The gather path overwrites k in qkv, which the conv path saves for backward whenever any weight
+        (fc, dep_conv, rate2 too, not only the projections) needs a gradient: only without autograd recording."""
+        if qkv.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
+            return False
+        # qkv.requires_grad: the input or conv1/2/3 need a gradient
+        return not torch.is_grad_enabled() or not (qkv.requires_grad or any(p.requires_grad for p in self.parameters()))
 
     @torch.jit.unused
     def _gather_attention(self, qkv: torch.Tensor) -> torch.Tensor:

@@ -11,9 +11,9 @@ The k*k windows are never materialised (an ``unfold`` would copy k and v k*k tim
 over the k window rows, each an ``as_strided`` view (N, d, k, Ho, Wo) of the padded map (no copy),
 and keeps only the logits / weights (N, k*k, Ho, Wo); temporaries are at most k times q. In training a
 custom autograd function stores q, k, v and the weights and recomputes everything else in backward.
-Logits and softmax are computed in float32 for half inputs (autocast). Without autograd (fp32 / fp64),
-T x T query tiles attend to their key regions with two batched matmuls and a -inf mask outside each
-window (same softmax, far fewer ops).
+Logits and softmax are computed in float32 for half inputs (autocast). Without autograd the same row loops
+run as plain ops (ACmix's inference takes its own gather path; ``_tile_mask`` is the -inf window mask of
+its T x T query tiles).
 
 ``mirror_pad`` extends ReflectionPad2d to maps not larger than the padding.
 """
@@ -22,6 +22,8 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
+
+from .neighbourhood import neighbour_slices
 
 __all__ = ['mirror_index', 'mirror_pad', 'sliding_window_attention', 'sliding_window_attention_plain']
 
@@ -46,16 +48,6 @@ def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     if pad < h and pad < w:
         return F.pad(x, (pad, pad, pad, pad), mode='reflect')
     return x.index_select(-2, mirror_index(h, pad, x.device)).index_select(-1, mirror_index(w, pad, x.device))
-
-
-@lru_cache(maxsize=64)
-def _offsets(kernel_size: int) -> Tuple[Tuple[int, int], ...]:
-    return tuple((o // kernel_size, o % kernel_size) for o in range(kernel_size * kernel_size))
-
-
-def _window_view(x: torch.Tensor, dy: int, dx: int, stride: int, out_h: int, out_w: int) -> torch.Tensor:
-    """The padded map seen from offset (dy, dx): element (i, j) is x[..., i*s + dy, j*s + dx] (a view)."""
-    return x[:, :, dy:dy + (out_h - 1) * stride + 1:stride, dx:dx + (out_w - 1) * stride + 1:stride]
 
 
 def _window_row(x: torch.Tensor, dy: int, kernel_size: int, stride: int, out_h: int, out_w: int) -> torch.Tensor:
@@ -109,32 +101,6 @@ def _tile_mask(tile: int, kernel_size: int, stride: int, dtype: torch.dtype, dev
         return torch.zeros(inside.shape, dtype=dtype, device=device).masked_fill_(~inside, float('-inf'))
 
 
-def _attend_tiled(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int) -> torch.Tensor:
-    """Inference path: T x T query tiles against their (R x R) key regions as two batched matmuls, with the
-    keys outside each query's window masked to -inf (exactly the same softmax). A dozen large ops instead of
-    a few per window row; the key / value tiles copy k and v (R / T)^2 times (about 3x), never k*k times."""
-    n, d, ho, wo = q.shape
-    tile = max(ho, wo) if max(ho, wo) <= 14 else 7
-    th, tw = -(-ho // tile), -(-wo // tile)
-    span = (tile - 1) * stride + kernel_size
-    need_h, need_w = (th * tile - 1) * stride + kernel_size, (tw * tile - 1) * stride + kernel_size
-    pad_k = (0, max(0, need_w - k.shape[-1]), 0, max(0, need_h - k.shape[-2]))  # masked out anyway
-    k, v = F.pad(k, pad_k), F.pad(v, pad_k)
-    q = F.pad(q, (0, tw * tile - wo, 0, th * tile - ho))
-    # (N, th, tw, T*T, d) queries; (N, th, tw, d, R*R) keys; (N, th, tw, R*R, d) values
-    q = q.view(n, d, th, tile, tw, tile).permute(0, 2, 4, 3, 5, 1).reshape(n, th, tw, tile * tile, d)
-    step = tile * stride
-    k = k.unfold(2, span, step).unfold(3, span, step)[:, :, :th, :tw]
-    k = k.permute(0, 2, 3, 1, 4, 5).reshape(n, th, tw, d, span * span)
-    v = v.unfold(2, span, step).unfold(3, span, step)[:, :, :th, :tw]
-    v = v.permute(0, 2, 3, 4, 5, 1).reshape(n, th, tw, span * span, d)
-    logits = torch.matmul(q, k)
-    logits += _tile_mask(tile, kernel_size, stride, logits.dtype, logits.device)
-    out = torch.matmul(logits.softmax(-1), v)  # (N, th, tw, T*T, d)
-    out = out.view(n, th, tw, tile, tile, d).permute(0, 5, 1, 3, 2, 4).reshape(n, d, th * tile, tw * tile)
-    return out[:, :, :ho, :wo]
-
-
 def sliding_window_attention_plain(
         q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, stride: int = 1,
 ) -> torch.Tensor:
@@ -161,7 +127,6 @@ class _SlidingWindowAttention(torch.autograd.Function):
         acc_dtype = _logit_dtype(q.dtype)
         grad_out = grad_out.to(v.dtype)
         need_q, need_k, need_v = ctx.needs_input_grad[:3]
-        offsets = _offsets(ks)
 
         # d loss / d weights, and d v (each offset's window receives weight * grad_out)
         grad_attn = torch.empty(attn.shape, dtype=acc_dtype, device=attn.device)
@@ -170,8 +135,8 @@ class _SlidingWindowAttention(torch.autograd.Function):
         for dy in range(ks):
             grad_attn[:, dy * ks:(dy + 1) * ks] = (go5 * _window_row(v, dy, ks, s, ho, wo)).sum(1, dtype=acc_dtype)
         if grad_v is not None:  # overlapping windows: one offset at a time
-            for o, (dy, dx) in enumerate(offsets):
-                _window_view(grad_v, dy, dx, s, ho, wo).addcmul_(attn[:, o:o + 1], grad_out)
+            for o, gv in enumerate(neighbour_slices(grad_v, ks, s, 1, (ho, wo))):
+                gv.addcmul_(attn[:, o:o + 1], grad_out)
 
         # softmax backward: dl = a * (da - sum_o a * da)
         attn_f = attn.to(acc_dtype)
@@ -186,8 +151,8 @@ class _SlidingWindowAttention(torch.autograd.Function):
                 grad_q += (grad_logits[:, dy * ks:(dy + 1) * ks].unsqueeze(1) * _window_row(k, dy, ks, s, ho, wo)).sum(
                     2, dtype=acc_dtype)
         if grad_k is not None:
-            for o, (dy, dx) in enumerate(offsets):
-                _window_view(grad_k, dy, dx, s, ho, wo).addcmul_(grad_logits[:, o:o + 1], q)
+            for o, gk in enumerate(neighbour_slices(grad_k, ks, s, 1, (ho, wo))):
+                gk.addcmul_(grad_logits[:, o:o + 1], q)
         return (
             None if grad_q is None else grad_q.to(q.dtype),
             None if grad_k is None else grad_k.to(k.dtype),
@@ -214,6 +179,4 @@ def sliding_window_attention(
                          f'{kernel_size}x{kernel_size} window at stride {stride}')
     if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
         return _SlidingWindowAttention.apply(q, k, v, kernel_size, stride)
-    if q.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling():
-        return _attend_tiled(q, k, v, kernel_size, stride)
     return _attend(q, k, v, kernel_size, stride)[0]

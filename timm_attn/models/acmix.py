@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import register_notrace_module
+from timm.layers import calculate_drop_path_rates, register_notrace_module
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
 from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, WindowAttention, \
@@ -251,7 +251,7 @@ class ACmixSwinTransformer(SwinTransformer):
             depths=(0,) * len(depths), num_heads=num_heads, head_dim=head_dim, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
             proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=0., norm_layer=norm_layer,
             always_partition=always_partition, weight_init='skip', device=device, dtype=dtype, **kwargs)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).split(list(depths))
+        dpr = calculate_drop_path_rates(drop_path_rate, list(depths), stagewise=True)  # per block, split by stage
         for i, stage in enumerate(self.layers):
             window_size = self._ref_window_sizes[i]
             stage.depth = depths[i]
@@ -268,7 +268,7 @@ class ACmixSwinTransformer(SwinTransformer):
                 qkv_bias=qkv_bias,
                 proj_drop=proj_drop_rate,
                 attn_drop=attn_drop_rate,
-                drop_path=dpr[i][j].item(),
+                drop_path=dpr[i][j],
                 norm_layer=norm_layer,
                 device=device,
                 dtype=dtype,
