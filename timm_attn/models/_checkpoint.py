@@ -115,11 +115,13 @@ def load_tensors_only(path: str) -> Dict[str, Any]:
 
 
 def read_checkpoint(path: str, use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[List[str]]]:
-    """The state dict of a checkpoint file, read once: ``.safetensors``, or ``torch.load(weights_only=True)``,
+    """The state dict of a checkpoint file, read once: ``.safetensors``, or ``torch.load(weights_only=True)``
+    (``argparse.Namespace`` allowed, as timm does for its train.py checkpoints),
     falling back to ``load_tensors_only`` for a file that also pickles objects of other classes; then
     unwrapped like ``timm.models.load_state_dict(path, use_ema)`` (``unwrap_state_dict``). Returns the
     state dict and the names of the pickled globals that were replaced (``None`` when the file loaded
     weights-only)."""
+    import argparse
     import pickle
     skipped = None
     if str(path).endswith('.safetensors'):
@@ -127,7 +129,9 @@ def read_checkpoint(path: str, use_ema: bool = True) -> Tuple[Dict[str, torch.Te
         checkpoint = safetensors.torch.load_file(path, device='cpu')
     else:
         try:
-            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+            # argparse.Namespace: timm train.py's 'args', allowed as timm's own load_state_dict does
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                checkpoint = torch.load(path, map_location='cpu', weights_only=True)
         except pickle.UnpicklingError:
             checkpoint = load_tensors_only(path)
             skipped = checkpoint.pop('_skipped')

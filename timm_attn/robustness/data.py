@@ -5,10 +5,12 @@ A model is named the way timm names it, plus two forms for trained weights:
 - ``NAME`` (``resnet50``, ``resnet50.a1_in1k``, ``hf-hub:ORG/REPO``, a plugin model such as
   ``san10_patchwise``): ``timm.create_model(NAME, pretrained=True)``;
 - ``NAME=CHECKPOINT``: that architecture with a checkpoint file (timm's format, ``state_dict`` /
-  ``state_dict_ema`` / ``module.`` prefix handled by ``timm.models.load_state_dict``, EMA weights
+  ``state_dict_ema`` / ``module.`` prefix handled as ``timm.models.load_state_dict`` does, EMA weights
   when saved, like ``timm.create_model(checkpoint_path=...)``; otherwise the format the model's own
-  ``checkpoint_filter_fn`` converts, e.g. official SAN checkpoints). The number of classes is read
-  from the checkpoint's classifier;
+  ``checkpoint_filter_fn`` converts, e.g. official SAN checkpoints). A checkpoint that also pickles
+  other objects (Swin's yacs config) is read with them replaced by inert placeholders
+  (``timm_attn.models._checkpoint.read_checkpoint``). The number of classes is read from the
+  checkpoint's classifier;
 - a timm ``train.py`` output folder (``args.yaml`` + ``model_best.pth.tar``, else ``last.pth.tar``):
   architecture, classes, ``model_kwargs`` and the preprocessing it was trained with come from
   ``args.yaml``.
@@ -191,8 +193,8 @@ def load_model(spec: Union[str, ModelSpec, nn.Module], pretrained: bool = True, 
         if checkpoint is None:
             model = timm.create_model(arch, pretrained=pretrained, **kwargs)
         else:
-            from timm.models import load_state_dict
-            state = load_state_dict(checkpoint, use_ema=True)
+            from timm_attn.models._checkpoint import read_checkpoint
+            state, _ = read_checkpoint(checkpoint, use_ema=True)
             model = _create_with_checkpoint(arch, state, kwargs)
             _load_weights(model, arch, checkpoint, state)
     if img_size is not None:
