@@ -15,9 +15,7 @@ a file that is not a checkpoint, or a checkpoint that does not fit the model.
 """
 import argparse
 import os
-import pickle
 import sys
-import tempfile
 
 import torch
 
@@ -35,16 +33,6 @@ def _check_format(path: str) -> None:
                          f'expected e.g. the official model_best.pth')
 
 
-def _loads_weights_only(path: str) -> bool:
-    if path.endswith('.safetensors'):
-        return True
-    try:
-        torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        return False
-    return True
-
-
 def convert(model_name: str, checkpoint: str, out: str, tag: str = 'in1k') -> str:
     import timm
     import timm_attn  # noqa: F401  (registers the models also with TIMM_ATTN_AUTOLOAD=0)
@@ -57,16 +45,16 @@ def convert(model_name: str, checkpoint: str, out: str, tag: str = 'in1k') -> st
     if name_tag not in timm.list_pretrained(model_name):
         known = timm.list_pretrained(model_name)
         raise ValueError(f'{name_tag} is not a pretrained tag of the plugin (known: {known})')
-    with tempfile.TemporaryDirectory() as tmp:
-        source = checkpoint
-        if not _loads_weights_only(checkpoint):
-            # e.g. Swin-style checkpoints that also pickle the training config: keep the tensors only
-            from timm_attn.models._checkpoint import load_tensors_only
-            tensors = load_tensors_only(checkpoint)
-            print(f'note: ignored pickled objects that are not tensors ({", ".join(tensors.pop("_skipped"))})')
-            source = os.path.join(tmp, 'tensors.pth')
-            torch.save(tensors, source)
-        model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=source)).eval()
+    # read once (weights-only, else with the non-tensor objects replaced), handed to timm's loader as a
+    # state dict: 'file' only names the source in error messages
+    from timm_attn.models._checkpoint import read_checkpoint
+    state, skipped = read_checkpoint(checkpoint)
+    if skipped is not None:  # e.g. Swin-style checkpoints that also pickle the training config
+        print(f'note: ignored pickled objects that are not tensors ({", ".join(skipped)})')
+    model = timm.create_model(name_tag, pretrained=True,
+                              pretrained_cfg_overlay=dict(file=checkpoint, state_dict=state)).eval()
+    model.pretrained_cfg.pop('state_dict', None)  # the weights are in the model now
+    del state
     files = export_hub_folder(model, out, name_tag)
 
     # the written weights load strictly and reproduce the converted model

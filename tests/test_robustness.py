@@ -289,6 +289,39 @@ def test_checkpoint_and_train_output_specs(trained, data):
         assert res.transforms == ref.transforms
 
 
+class TrainingConfig:  # stands in for the yacs config that Swin-style save_checkpoint pickles
+    def __init__(self):
+        self.lr = 1e-3
+
+
+class RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def test_checkpoint_that_pickles_other_objects(trained, data, tmp_path):
+    """An official-style checkpoint that torch.load(weights_only=True) refuses because it also pickles a
+    config object (and a callable that would run a command) loads with the model's weights, nothing run."""
+    import pickle
+
+    from timm_attn.robustness import load_model
+    marker = tmp_path / 'command-ran'
+    ckpt = tmp_path / 'with_config.pth'
+    torch.save({'model': trained['model'].state_dict(), 'epoch': 1, 'config': TrainingConfig(),
+                'hook': RunsACommand(marker)}, ckpt)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt, weights_only=True)
+    loaded = load_model(f'test_resnet={ckpt}', img_size=SIZE, crop_pct=1.0)
+    assert not marker.exists()
+    assert loaded.model.num_classes == len(CLASSES)  # read off the checkpoint's classifier
+    expected = trained['model'].state_dict()
+    got = loaded.model.state_dict()
+    assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in expected)
+
+
 def test_command_line_writes_csv_json_png(trained, data, tmp_path):
     out = tmp_path / 'out'
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get('PYTHONPATH')])))

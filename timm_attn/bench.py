@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-__all__ = ['BenchResult', 'create_bench_model', 'run_bench', 'main']
+__all__ = ['BenchResult', 'amp_dtype', 'create_bench_model', 'run_bench', 'main']
 
 PAPER_RESNETS = {'resnet26_paper': (1, 2, 4, 1), 'resnet38_paper': (2, 3, 5, 2)}
 DEFAULT_BASELINES = ('resnet26_paper',)
@@ -95,7 +95,7 @@ def measure_train_peak(name: str, batch_size: int, img_size: int, device: str, a
     if device.startswith('cuda'):
         import torch
         model = create_bench_model(name).to(device).train()
-        step = _train_step_fn(model, batch_size, img_size, torch.device(device), _amp_dtype(amp))
+        step = _train_step_fn(model, batch_size, img_size, torch.device(device), amp_dtype(amp))
         step()  # optimizer state allocated here, as in a real run
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -125,7 +125,7 @@ def _peak_child(name: str, batch_size: int, img_size: int, amp: Optional[str], t
     import torch
     torch.set_num_threads(threads)
     model = create_bench_model(name).train()
-    step = _train_step_fn(model, batch_size, img_size, torch.device('cpu'), _amp_dtype(amp))
+    step = _train_step_fn(model, batch_size, img_size, torch.device('cpu'), amp_dtype(amp))
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')  # reset VmHWM to the current RSS
     base = _rss_kb('VmRSS')
@@ -133,9 +133,15 @@ def _peak_child(name: str, batch_size: int, img_size: int, amp: Optional[str], t
     return max(0.0, (_rss_kb('VmHWM') - base) / 1024)
 
 
-def _amp_dtype(amp: Optional[str]):
+def amp_dtype(amp: Optional[str]):
+    """The autocast dtype for ``--amp``: None (also '', 'none', 'fp32'), 'bf16' or 'fp16'."""
+    if amp in (None, '', 'none', 'fp32'):
+        return None
     import torch
-    return {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
+    table = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+    if amp not in table:
+        raise ValueError(f"amp must be one of bf16, fp16 (or None), got '{amp}'")
+    return table[amp]
 
 
 def _log(msg: str, quiet: bool):
@@ -163,7 +169,7 @@ def run_bench(
     import torch
     torch.set_num_threads(threads)
     dev = torch.device(device)
-    amp_dtype = _amp_dtype(amp)
+    dtype = amp_dtype(amp)
     names = list(baselines) + [m for m in models if m not in baselines]
     if not baselines:
         raise ValueError('at least one baseline is needed (ratios are relative to the first)')
@@ -180,10 +186,10 @@ def run_bench(
         if train:
             train_model = create_bench_model(name).to(dev).train()
             train_model = torch.compile(train_model) if compile else train_model
-            train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, amp_dtype)
+            train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, dtype)
 
     x = torch.randn(batch_size, 3, img_size, img_size, device=dev)
-    with torch.inference_mode(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
         for model in eval_models.values():  # warm-up (and compilation)
             model(x)
         for r in range(rounds):

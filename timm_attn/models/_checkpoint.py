@@ -1,25 +1,28 @@
 """Helpers shared by the families' ``checkpoint_filter_fn``: unwrapping official checkpoints and
 refusing ones that do not fit the model with a message instead of a ``load_state_dict`` traceback."""
-from typing import Any, Dict, Iterable, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from timm.models import clean_state_dict
 
-__all__ = ['CheckpointMismatchError', 'unwrap_state_dict', 'check_state_dict', 'load_tensors_only']
+__all__ = ['CheckpointMismatchError', 'unwrap_state_dict', 'check_state_dict', 'load_tensors_only',
+           'read_checkpoint']
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
+_EMA_KEYS = ('state_dict_ema', 'model_ema')
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose keys or shapes do not match the model it is loaded into."""
 
 
-def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+def unwrap_state_dict(checkpoint: Mapping[str, Any], use_ema: bool = False) -> Dict[str, torch.Tensor]:
     """Return the tensors of a training checkpoint: looks inside 'state_dict' / 'model' and strips the
-    DataParallel ('module.') and torch.compile ('_orig_mod.') prefixes."""
-    for key in _WRAPPER_KEYS:
+    DataParallel ('module.') and torch.compile ('_orig_mod.') prefixes. ``use_ema`` looks inside
+    'state_dict_ema' / 'model_ema' first, as ``timm.models.load_state_dict`` does."""
+    for key in (_EMA_KEYS + _WRAPPER_KEYS if use_ema else _WRAPPER_KEYS):
         if key in checkpoint and isinstance(checkpoint[key], Mapping):
             checkpoint = checkpoint[key]
             break
@@ -62,9 +65,6 @@ def check_state_dict(
 class _Opaque:
     """Stand-in for a pickled object of a class outside torch's weights-only allowlist: it accepts
     whatever the pickle stream hands it (constructor arguments, state) and does nothing with it."""
-
-    def __new__(cls, *args, **kwargs):
-        return object.__new__(cls)
 
     def __init__(self, *args, **kwargs):
         pass
@@ -112,3 +112,29 @@ def load_tensors_only(path: str) -> Dict[str, Any]:
     checkpoint = strip(checkpoint)
     checkpoint['_skipped'] = sorted(set(skipped))
     return checkpoint
+
+
+def read_checkpoint(path: str, use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[List[str]]]:
+    """The state dict of a checkpoint file, read once: ``.safetensors``, or ``torch.load(weights_only=True)``
+    (``argparse.Namespace`` allowed, as timm does for its train.py checkpoints),
+    falling back to ``load_tensors_only`` for a file that also pickles objects of other classes; then
+    unwrapped like ``timm.models.load_state_dict(path, use_ema)`` (``unwrap_state_dict``). Returns the
+    state dict and the names of the pickled globals that were replaced (``None`` when the file loaded
+    weights-only)."""
+    import argparse
+    import pickle
+    skipped = None
+    if str(path).endswith('.safetensors'):
+        import safetensors.torch
+        checkpoint = safetensors.torch.load_file(path, device='cpu')
+    else:
+        try:
+            # argparse.Namespace: timm train.py's 'args', allowed as timm's own load_state_dict does
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError:
+            checkpoint = load_tensors_only(path)
+            skipped = checkpoint.pop('_skipped')
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f'{path} does not hold a dict of tensors (found {type(checkpoint).__name__})')
+    return unwrap_state_dict(checkpoint, use_ema=use_ema), skipped

@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['PixelSpaceModel', 'AttackResult', 'check_epsilon', 'predict_logits', 'predict', 'logits_and_input_grad',
-           'fgsm', 'pgd']
+__all__ = ['PixelSpaceModel', 'AttackResult', 'check_epsilon', 'check_pgd_options', 'predict_logits', 'predict',
+           'logits_and_input_grad', 'fgsm', 'pgd']
 
 
 class PixelSpaceModel(nn.Module):
@@ -48,11 +48,20 @@ class AttackResult(NamedTuple):
     fooled: torch.Tensor  # bool per example: some point of the attack is misclassified
 
 
-def check_epsilon(epsilon: float) -> float:
+def check_epsilon(epsilon: float, text: Optional[str] = None) -> float:
+    """``epsilon`` as a float in [0, 1]; ValueError naming the value (or ``text``, as the user wrote it)."""
     epsilon = float(epsilon)
     if not (0.0 <= epsilon <= 1.0):  # also refuses NaN
-        raise ValueError(f'epsilon must be in [0, 1] (pixel scale, e.g. 8/255 = {8 / 255:.4f}), got {epsilon}')
+        raise ValueError(f'epsilon must be in [0, 1] on the pixel scale (e.g. 8/255), got '
+                         f'{epsilon if text is None else text}' + (' (< 0)' if epsilon < 0 else ''))
     return epsilon
+
+
+def check_pgd_options(steps: int, step_size: Optional[float]) -> None:
+    if int(steps) < 1:
+        raise ValueError(f'PGD needs at least 1 step, got {steps}')
+    if step_size is not None and not float(step_size) >= 0:  # also refuses NaN
+        raise ValueError(f'PGD step size must be >= 0, got {step_size}')
 
 
 def _autocast(device: torch.device, amp_dtype: Optional[torch.dtype]):
@@ -100,11 +109,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, *, s
         amp_dtype: Optional[torch.dtype] = None) -> AttackResult:
     """Untargeted L-inf PGD with random start; ``fooled`` marks examples that any iterate misclassifies."""
     epsilon = check_epsilon(epsilon)
-    if steps < 1:
-        raise ValueError(f'PGD needs at least 1 step, got {steps}')
+    check_pgd_options(steps, step_size)
     step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
-    if step_size < 0:
-        raise ValueError(f'PGD step size must be >= 0, got {step_size}')
     x = x.detach().float()
     lo, hi = (x - epsilon).clamp(min=0.0), (x + epsilon).clamp(max=1.0)  # the eps-ball inside [0, 1]
     adv = x

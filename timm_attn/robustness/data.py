@@ -5,10 +5,12 @@ A model is named the way timm names it, plus two forms for trained weights:
 - ``NAME`` (``resnet50``, ``resnet50.a1_in1k``, ``hf-hub:ORG/REPO``, a plugin model such as
   ``san10_patchwise``): ``timm.create_model(NAME, pretrained=True)``;
 - ``NAME=CHECKPOINT``: that architecture with a checkpoint file (timm's format, ``state_dict`` /
-  ``state_dict_ema`` / ``module.`` prefix handled by ``timm.models.load_state_dict``, EMA weights
+  ``state_dict_ema`` / ``module.`` prefix handled as ``timm.models.load_state_dict`` does, EMA weights
   when saved, like ``timm.create_model(checkpoint_path=...)``; otherwise the format the model's own
-  ``checkpoint_filter_fn`` converts, e.g. official SAN checkpoints). The number of classes is read
-  from the checkpoint's classifier;
+  ``checkpoint_filter_fn`` converts, e.g. official SAN checkpoints). A checkpoint that also pickles
+  other objects (Swin's yacs config) is read with them replaced by inert placeholders
+  (``timm_attn.models._checkpoint.read_checkpoint``). The number of classes is read from the
+  checkpoint's classifier;
 - a timm ``train.py`` output folder (``args.yaml`` + ``model_best.pth.tar``, else ``last.pth.tar``):
   architecture, classes, ``model_kwargs`` and the preprocessing it was trained with come from
   ``args.yaml``.
@@ -21,14 +23,14 @@ tensor *after* the crop: a square crop rotates by exactly 90 / 180 / 270 degrees
 interpolation and no border (a non-square crop comes out transposed by 90 / 270).
 """
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
 
-__all__ = ['TRANSFORMS', 'apply_transform', 'LoadedModel', 'parse_model_spec', 'load_model', 'create_eval_dataset',
-           'eval_transform']
+__all__ = ['TRANSFORMS', 'check_transform', 'apply_transform', 'LoadedModel', 'ModelSpec', 'parse_model_spec',
+           'load_model', 'create_eval_dataset', 'eval_transform']
 
 TRANSFORMS: Dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     'upright': lambda x: x,
@@ -41,11 +43,15 @@ TRANSFORMS: Dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 _DATA_KEYS = ('input_size', 'img_size', 'in_chans', 'crop_pct', 'crop_mode', 'mean', 'std', 'interpolation')
 
 
-def apply_transform(name: str, x: torch.Tensor) -> torch.Tensor:
-    """One of ``TRANSFORMS`` applied to a batch (..., H, W)."""
+def check_transform(name: str) -> str:
     if name not in TRANSFORMS:
         raise ValueError(f"unknown transform '{name}'; choose from {', '.join(TRANSFORMS)}")
-    return TRANSFORMS[name](x)
+    return name
+
+
+def apply_transform(name: str, x: torch.Tensor) -> torch.Tensor:
+    """One of ``TRANSFORMS`` applied to a batch (..., H, W)."""
+    return TRANSFORMS[check_transform(name)](x)
 
 
 @dataclass
@@ -55,7 +61,14 @@ class LoadedModel:
     model: nn.Module  # the timm model, eval mode; takes normalised inputs
     data_config: Dict[str, Any]  # resolve_data_config output: input_size, crop_pct, mean, std, ...
     source: str  # 'pretrained', 'random init', a checkpoint path, a train.py folder or 'module'
-    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+class ModelSpec(NamedTuple):
+    """A parsed model spec (``parse_model_spec``)."""
+    arch: str
+    checkpoint: Optional[str]  # the weights file, None for timm's pretrained / random weights
+    folder: Optional[str]  # the train.py output folder
+    args: Optional[Dict[str, Any]]  # its args.yaml
 
 
 def _read_args_yaml(folder: str) -> Dict[str, Any]:
@@ -67,8 +80,8 @@ def _read_args_yaml(folder: str) -> Dict[str, Any]:
     return args
 
 
-def parse_model_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
-    """``(arch, checkpoint_file, train_folder)`` for a model spec; ValueError for anything unusable."""
+def parse_model_spec(spec: str) -> ModelSpec:
+    """``(arch, checkpoint_file, train_folder, args_yaml)`` for a model spec; ValueError for anything unusable."""
     import timm
     import timm_attn  # noqa: F401  (registers the plugin when TIMM_ATTN_AUTOLOAD=0)
     spec = str(spec).strip()
@@ -81,7 +94,8 @@ def parse_model_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
                      if os.path.isfile(os.path.join(spec, f))), None)
         if ckpt is None:
             raise ValueError(f"train.py output '{spec}' has no model_best.pth.tar or last.pth.tar")
-        return _read_args_yaml(spec)['model'], ckpt, spec
+        args = _read_args_yaml(spec)
+        return ModelSpec(args['model'], ckpt, spec, args)
     checkpoint = None
     if '=' in spec:
         spec, checkpoint = spec.split('=', 1)
@@ -93,11 +107,11 @@ def parse_model_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
     if ':' not in spec and not timm.is_model(spec):  # 'hf-hub:org/repo' and other sources: timm checks
         raise ValueError(f"unknown model '{spec}': not a timm or timm-attn model name (see timm.list_models() / "
                          f"`timm-attn list`), nor a train.py output folder or MODEL=CHECKPOINT")
-    return spec, checkpoint, None
+    return ModelSpec(spec, checkpoint, None, None)
 
 
-def _classifier_classes(model: nn.Module, state: Dict[str, torch.Tensor]) -> Optional[int]:
-    classifier = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier')
+def _classifier_classes(cfg: Dict[str, Any], state: Dict[str, torch.Tensor]) -> Optional[int]:
+    classifier = (cfg or {}).get('classifier')
     for name in ([classifier] if isinstance(classifier, str) else list(classifier or ())):
         weight = state.get(f'{name}.weight')
         if weight is not None and weight.ndim >= 1:
@@ -105,12 +119,10 @@ def _classifier_classes(model: nn.Module, state: Dict[str, torch.Tensor]) -> Opt
     return None
 
 
-def _load_weights(model: nn.Module, arch: str, checkpoint: str) -> None:
+def _load_weights(model: nn.Module, arch: str, checkpoint: str, state: Dict[str, torch.Tensor]) -> None:
     import sys
 
     import timm
-    from timm.models import load_state_dict
-    state = load_state_dict(checkpoint, use_ema=True)
     try:
         model.load_state_dict(state, strict=True)
         return
@@ -129,9 +141,31 @@ def _load_weights(model: nn.Module, arch: str, checkpoint: str) -> None:
     raise ValueError(f"checkpoint '{checkpoint}' does not fit model '{arch}': {str(error)[:1500]}") from error
 
 
-def load_model(spec: Union[str, nn.Module], pretrained: bool = True, img_size: Optional[int] = None,
+def _create_with_checkpoint(arch: str, state: Dict[str, torch.Tensor], kwargs: Dict[str, Any]) -> nn.Module:
+    """The model for a checkpoint, built once: the number of classes is read off the checkpoint's
+    classifier (named by the registered pretrained cfg; an hf-hub: model is built to read its cfg)."""
+    import timm
+    if 'num_classes' in kwargs:
+        return timm.create_model(arch, **kwargs)
+    model = None
+    if ':' in arch:
+        model = timm.create_model(arch, **kwargs)
+        cfg = model.pretrained_cfg
+    else:
+        cfg = timm.models.get_pretrained_cfg(arch)
+        cfg = cfg.to_dict() if cfg is not None else {}
+    n = _classifier_classes(cfg, state)
+    if model is None:
+        return timm.create_model(arch, **kwargs, **({} if n is None else {'num_classes': n}))
+    if n is not None and n != getattr(model, 'num_classes', n):
+        model = timm.create_model(arch, num_classes=n, **kwargs)
+    return model
+
+
+def load_model(spec: Union[str, ModelSpec, nn.Module], pretrained: bool = True, img_size: Optional[int] = None,
                crop_pct: Optional[float] = None, label: Optional[str] = None) -> LoadedModel:
-    """Build a model from a spec (see the module docstring) or take a ``nn.Module`` (a timm model)."""
+    """Build a model from a spec (see the module docstring; or ``parse_model_spec``'s result) or take a
+    ``nn.Module`` (a timm model)."""
     import timm
     from timm.data import resolve_data_config
     overrides: Dict[str, Any] = {}
@@ -140,10 +174,9 @@ def load_model(spec: Union[str, nn.Module], pretrained: bool = True, img_size: O
         arch = (getattr(model, 'pretrained_cfg', None) or {}).get('architecture') or type(model).__name__
         name = label or arch
     else:
-        arch, checkpoint, folder = parse_model_spec(spec)
+        arch, checkpoint, folder, args = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
         kwargs: Dict[str, Any] = {}
         if folder is not None:
-            args = _read_args_yaml(folder)
             overrides = {k: args[k] for k in _DATA_KEYS if args.get(k) is not None}
             kwargs.update(args.get('model_kwargs') or {})
             if args.get('num_classes'):
@@ -160,13 +193,10 @@ def load_model(spec: Union[str, nn.Module], pretrained: bool = True, img_size: O
         if checkpoint is None:
             model = timm.create_model(arch, pretrained=pretrained, **kwargs)
         else:
-            from timm.models import load_state_dict
-            model = timm.create_model(arch, **kwargs)
-            if 'num_classes' not in kwargs:  # read the classes off the checkpoint's classifier
-                n = _classifier_classes(model, load_state_dict(checkpoint, use_ema=True))
-                if n is not None and n != getattr(model, 'num_classes', n):
-                    model = timm.create_model(arch, num_classes=n, **kwargs)
-            _load_weights(model, arch, checkpoint)
+            from timm_attn.models._checkpoint import read_checkpoint
+            state, _ = read_checkpoint(checkpoint, use_ema=True)
+            model = _create_with_checkpoint(arch, state, kwargs)
+            _load_weights(model, arch, checkpoint, state)
     if img_size is not None:
         overrides.pop('input_size', None)
         overrides['img_size'] = int(img_size)
@@ -208,9 +238,3 @@ def eval_transform(data_config: Dict[str, Any]):
     if not steps or not isinstance(steps[-1], transforms.Normalize):
         raise RuntimeError(f'unexpected timm eval transform (no final Normalize): {steps}')
     return transforms.Compose(steps[:-1])
-
-
-def data_config_summary(cfg: Dict[str, Any]) -> str:
-    return (f"{cfg['input_size'][1]}x{cfg['input_size'][2]}, crop_pct {cfg.get('crop_pct')}, "
-            f"{cfg.get('interpolation')}, mean {tuple(round(m, 4) for m in cfg['mean'])}, "
-            f"std {tuple(round(s, 4) for s in cfg['std'])}")

@@ -24,9 +24,11 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from .attacks import PixelSpaceModel, check_epsilon, fgsm, logits_and_input_grad, pgd, predict_logits
-from .data import (TRANSFORMS, LoadedModel, apply_transform, create_eval_dataset, eval_transform, load_model,
-                   parse_model_spec)
+from ..bench import amp_dtype
+from .attacks import (PixelSpaceModel, check_epsilon, check_pgd_options, fgsm, logits_and_input_grad, pgd,
+                      predict_logits)
+from .data import (TRANSFORMS, LoadedModel, apply_transform, check_transform, create_eval_dataset, eval_transform,
+                   load_model, parse_model_spec)
 
 __all__ = ['ATTACKS', 'DEFAULT_EPSILONS', 'ModelResult', 'evaluate_model', 'evaluate_robustness', 'amp_dtype']
 
@@ -47,15 +49,6 @@ class ModelResult:
     transforms: Dict[str, Dict[str, float]] = field(default_factory=dict)  # name -> top1, top5
     attacks: Dict[str, Dict[float, Dict[str, float]]] = field(default_factory=dict)  # fgsm -> eps -> top1, top1_single
     predictions: Optional[Dict[str, torch.Tensor]] = None  # per-example top-1 classes, keep_predictions=True
-
-
-def amp_dtype(amp: Optional[str]) -> Optional[torch.dtype]:
-    if amp in (None, '', 'none', 'fp32'):
-        return None
-    table = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-    if amp not in table:
-        raise ValueError(f"amp must be one of bf16, fp16 (or None), got '{amp}'")
-    return table[amp]
 
 
 def _progress(iterable, desc: str, total: int, quiet: bool):
@@ -133,7 +126,7 @@ def evaluate_model(model: nn.Module, loader, *, transforms: Sequence[str] = tupl
 
 def _check_options(transforms, epsilons, attacks, pgd_steps, pgd_step_size, batch_size, max_samples, amp):
     for t in transforms:
-        apply_transform(t, torch.zeros(1, 1, 1))  # ValueError for unknown names
+        check_transform(t)
     for e in epsilons:
         check_epsilon(e)
     for a in attacks:
@@ -141,10 +134,7 @@ def _check_options(transforms, epsilons, attacks, pgd_steps, pgd_step_size, batc
             raise ValueError(f"unknown attack '{a}'; choose from {', '.join(ATTACKS)}")
     if attacks and not epsilons:
         raise ValueError('attacks need at least one epsilon')
-    if int(pgd_steps) < 1:
-        raise ValueError(f'PGD needs at least 1 step, got {pgd_steps}')
-    if pgd_step_size is not None and not float(pgd_step_size) >= 0:
-        raise ValueError(f'PGD step size must be >= 0, got {pgd_step_size}')
+    check_pgd_options(pgd_steps, pgd_step_size)
     if int(batch_size) < 1:
         raise ValueError(f'batch size must be >= 1, got {batch_size}')
     if max_samples is not None and int(max_samples) < 1:
@@ -174,9 +164,8 @@ def evaluate_robustness(models: Sequence[Union[str, nn.Module]], data_dir: Optio
     if not models:
         raise ValueError('no models given')
     _check_options(transforms, epsilons, attacks, pgd_steps, pgd_step_size, batch_size, max_samples, amp)
-    for spec in models:  # fail on a bad name before any long run starts
-        if not isinstance(spec, nn.Module):
-            parse_model_spec(spec)
+    # fail on a bad name before any long run starts
+    models = [spec if isinstance(spec, nn.Module) else parse_model_spec(spec) for spec in models]
     labels = list(labels) if labels is not None else [None] * len(models)
     if len(labels) != len(models):
         raise ValueError(f'{len(labels)} labels for {len(models)} models')

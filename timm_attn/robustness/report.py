@@ -7,6 +7,7 @@ import sys
 from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence
 
+from .attacks import check_epsilon
 from .data import TRANSFORMS
 from .evaluate import ATTACKS, DEFAULT_EPSILONS, ModelResult, evaluate_robustness
 
@@ -31,11 +32,10 @@ def parse_epsilon(text: str) -> float:
         value = float(Fraction(text.strip())) if '/' in text else float(text)
     except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"epsilon '{text}' is not a number (write e.g. 0.03 or 8/255)") from None
-    if not (0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(
-            f'epsilon must be in [0, 1] on the pixel scale (e.g. 8/255), got {text}' + (
-                ' (< 0)' if value < 0 else ''))
-    return value
+    try:
+        return check_epsilon(value, text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def result_rows(results: Sequence[ModelResult]) -> List[Dict[str, Any]]:
