@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from timm_attn.layers.bam import BAM
-from timm_attn.layers.cbam import CBAM
+from timm_attn.layers.cbam import CBAM, CbamSpatialGate
 from timm_attn.layers.create_attn import ATTN_LAYERS, create_attn, get_attn
 from timm_attn.layers.fca import FCA_TOP_FREQUENCIES, MultiSpectralAttention
 from timm_attn.layers.gather_excite import GatherExcite
@@ -136,6 +136,14 @@ def test_cbam_matches_paper_equations():
 
 def test_cbam_spatial_bn_starts_at_zero():
     assert CBAM(64).spatial.norm.weight.abs().sum() == 0  # official init: uniform 0.5 spatial gate at start
+
+
+def test_cbam_spatial_gate_layer_is_applied():
+    m = _randomise(CbamSpatialGate(gate_layer='hard_sigmoid'))
+    x = _x(2, 8, 5, 6)
+    pooled = torch.stack([x.max(1).values, x.mean(1)], 1)
+    logits = bn_ref(conv_ref(pooled, m.conv.weight, padding=3), m.norm)
+    torch.testing.assert_close(m(x), x * F.hardsigmoid(logits))
 
 
 @pytest.mark.parametrize('combine', ['sum', 'product'])

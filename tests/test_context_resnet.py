@@ -189,6 +189,20 @@ def test_grad_checkpointing_and_intermediates_match():
         assert (model.forward_features(x) - out).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize('name', MODELS)
+def test_block_and_layers_overrides_build_and_run(name):
+    # the modules' widths follow the model's feature_info (BasicBlock: 64..512 channels), not ResNet-50's
+    model = timm.create_model(name, block=timm.models.resnet.BasicBlock, layers=(2, 2, 2, 2), num_classes=3).eval()
+    stage_chs = [info['num_chs'] for info in model.feature_info[1:]]
+    assert stage_chs == [64, 128, 256, 512]
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        out = model(x)
+        assert out.shape == (2, 3) and torch.isfinite(out).all()
+        model.set_grad_checkpointing()
+        assert (model(x) - out).abs().max() < 1e-5
+
+
 def test_unknown_context_is_refused():
     with pytest.raises(ValueError, match='unknown context'):
         ContextResNet('xx', block=timm.models.resnet.Bottleneck, layers=(1, 1, 1, 1), device='meta')

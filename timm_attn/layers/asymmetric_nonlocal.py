@@ -26,16 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv_bn_act import conv_bn_relu
+
 __all__ = ['pyramid_pool', 'PyramidNonLocal', 'FusionNonLocal']
 
 
 def pyramid_pool(x: torch.Tensor, sizes: List[int]) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, sum s^2): adaptive average pools to s x s, flattened, concatenated."""
     return torch.cat([F.adaptive_avg_pool2d(x, s).flatten(2) for s in sizes], dim=-1)
-
-
-def _conv_bn_relu(in_chs: int, out_chs: int, dd) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, **dd), nn.BatchNorm2d(out_chs, **dd), nn.ReLU(inplace=True))
 
 
 class _PyramidAttentionOutput(nn.Module):
@@ -100,7 +98,7 @@ class PyramidNonLocal(_PyramidAttentionOutput):
         key_channels = key_channels or max(1, channels // 2)
         value_channels = value_channels or max(1, channels // 2)
         self.sizes = [int(s) for s in sizes]
-        self.key = _conv_bn_relu(channels, key_channels, dd)      # f_key = f_query in the official code
+        self.key = conv_bn_relu(channels, key_channels, bias=True, dd=dd)  # f_key = f_query in the official code
         self.value = nn.Conv2d(channels, value_channels, 1, **dd)
         self._init_output(channels, value_channels, fuse, drop_rate, relu=True, dd=dd)
 
@@ -140,8 +138,8 @@ class FusionNonLocal(_PyramidAttentionOutput):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.sizes = [int(s) for s in sizes]
-        self.query = _conv_bn_relu(channels, key_channels, dd)
-        self.key = _conv_bn_relu(low_channels, key_channels, dd)
+        self.query = conv_bn_relu(channels, key_channels, bias=True, dd=dd)
+        self.key = conv_bn_relu(low_channels, key_channels, bias=True, dd=dd)
         self.value = nn.Conv2d(low_channels, value_channels, 1, **dd)
         self._init_output(channels, value_channels, fuse, drop_rate, relu=False, dd=dd)
 

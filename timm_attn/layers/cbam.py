@@ -9,10 +9,13 @@ Official code: https://github.com/Jongchan/attention-module (``MODELS/cbam.py``)
     M_s(F') = sigmoid(f7x7([MaxPool_c(F'); AvgPool_c(F')]))       (eq. 3; pools over channels)
     F'' = M_s(F') * F'
 
-As the official code: the MLP has biases, the 7x7 conv has none and is followed by a BatchNorm (not in the
-paper's eq. 3) whose weight starts at 0 (the official ResNet init), and the channel pool stacks max then mean.
-timm's ``CbamModule`` differs (mean then max, no BatchNorm, 1x1-conv MLP with timm's rounding of the
-reduced width), so this is a separate layer. Any input size from 1x1 (padding 3 keeps the map size).
+As the official code: the MLP (``nn.Linear``) has biases, the 7x7 conv has none and is followed by a BatchNorm
+(not in the paper's eq. 3; momentum 0.01) whose weight starts at 0 (the official ResNet init), and the channel
+pool stacks max then mean. timm's ``CbamModule`` (``timm.layers.cbam``) also has the conv + BatchNorm (a
+``ConvNormAct``) but differs: the channel pool stacks mean then max, the MLP is 1x1 convs without bias
+(``mlp_bias=False``) whose reduced width is rounded (not truncated), and the key layout is another
+(``spatial.conv.conv`` / ``spatial.conv.bn``, 4-d MLP weights; its BN weight starts at 1, momentum 0.1), so
+this is a separate layer. Any input size from 1x1 (padding 3 keeps the map size).
 """
 from typing import Optional, Type, Union
 
@@ -45,7 +48,7 @@ class CbamChannelGate(nn.Module):
 
 
 class CbamSpatialGate(nn.Module):
-    """M_s: k x k conv (no bias) + BN over [max over channels; mean over channels], sigmoid."""
+    """M_s: k x k conv (no bias) + BN over [max over channels; mean over channels], gate (sigmoid)."""
 
     def __init__(self, kernel_size: int = 7, gate_layer: Union[str, Type[nn.Module]] = 'sigmoid',
                  device=None, dtype=None):
@@ -56,10 +59,11 @@ class CbamSpatialGate(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False, **dd)
         self.norm = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01, **dd)  # official BasicConv: momentum 0.01
         nn.init.zeros_(self.norm.weight)  # official ResidualNet init: SpatialGate BN weight = 0
+        self.gate = create_act_layer(gate_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], dim=1)  # (N, 2, H, W)
-        return x * torch.sigmoid(self.norm(self.conv(pooled)))
+        return x * self.gate(self.norm(self.conv(pooled)))
 
 
 class CBAM(nn.Module):

@@ -32,12 +32,14 @@ from .spa import SpatialPyramidAttention
 
 __all__ = ['ATTN_LAYERS', 'get_attn', 'create_attn']
 
+_GE_THETA_PLUS = partial(GatherExcite, extra_params=True, use_mlp=True)
+
 ATTN_LAYERS: Dict[str, Callable[..., nn.Module]] = {
     # Gather-Excite, global extent (the paper's best setting); 'ge' is the paper's best variant, GE-theta-plus
-    'ge': partial(GatherExcite, extra_params=True, use_mlp=True),
+    'ge': _GE_THETA_PLUS,
     'ge_theta_minus': GatherExcite,
     'ge_theta': partial(GatherExcite, extra_params=True),
-    'ge_theta_plus': partial(GatherExcite, extra_params=True, use_mlp=True),
+    'ge_theta_plus': _GE_THETA_PLUS,
     'spa': SpatialPyramidAttention,
     'cbam': CBAM,  # paper-faithful CBAM (timm's 'cbam' differs: see timm_attn.layers.cbam); timm's: 'timm_cbam'
     'bam': BAM,

@@ -18,11 +18,18 @@ Deviation from the CCNet segmentation head: its 3x3 conv reductions before / aft
 concat bottleneck are left out, so the block can sit inside a backbone as the identity at init.
 Works for every input size from 1 x 1.
 """
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = ['CrissCrossAttention']
+
+
+def column_self_mask(height: int, device: torch.device) -> torch.Tensor:
+    """(H, 1, H') bool, True where h' == h: u's own entry among its column's energies (B, H, W, H')."""
+    return torch.eye(height, dtype=torch.bool, device=device).unsqueeze(1)
 
 
 class CrissCrossAttention(nn.Module):
@@ -40,12 +47,16 @@ class CrissCrossAttention(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1, **dd)
         self.gamma = nn.Parameter(torch.zeros(1, **dd))
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """sum_i A_{i,u} V_{Omega_{i,u}} for every u (B, C, H, W), one pass, no gamma / residual."""
+    def attention(self, x: torch.Tensor, self_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """sum_i A_{i,u} V_{Omega_{i,u}} for every u (B, C, H, W), one pass, no gamma / residual.
+
+        ``self_mask``: the (H, 1, H') bool mask of u itself in its column (``column_self_mask``); built here when
+        not given (``forward`` builds it once for all R passes)."""
         h = x.shape[2]
+        if self_mask is None:
+            self_mask = column_self_mask(h, x.device)
         q, k, v = self.query(x), self.key(x), self.value(x)
         energy_col = torch.einsum('bchw,bcgw->bhwg', q, k)       # (B, H, W, H'): u=(h, w) vs (h', w)
-        self_mask = torch.eye(h, dtype=torch.bool, device=x.device).unsqueeze(1)  # (H, 1, H'): h' == h
         energy_col = energy_col.masked_fill(self_mask, float('-inf'))
         energy_row = torch.einsum('bchw,bchv->bhwv', q, k)       # (B, H, W, W'): u=(h, w) vs (h, w')
         attn = F.softmax(torch.cat([energy_col, energy_row], dim=-1), dim=-1)
@@ -54,6 +65,7 @@ class CrissCrossAttention(nn.Module):
         return out + torch.einsum('bhwv,bchv->bchw', attn_row, v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self_mask = column_self_mask(x.shape[2], x.device)  # the same for every pass: the map keeps its size
         for _ in range(self.recurrence):
-            x = x + self.gamma * self.attention(x)
+            x = x + self.gamma * self.attention(x, self_mask)
         return x

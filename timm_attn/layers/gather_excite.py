@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timm.layers import register_notrace_function
+from timm.layers import ConvMlp, register_notrace_function
 
 from .fca import resnet_feature_size
 
@@ -73,7 +73,6 @@ class GatherExcite(nn.Module):
         if extent < 0 or (extent and (extent < 2 or extent & (extent - 1))):
             raise ValueError(f'GE extent must be 0 (global) or a power of 2 >= 2, got {extent}')
         self.extent = extent
-        self.extra_params = extra_params
         self.feat_size: Tuple[int, int] = (1, 1)
         if extra_params:
             self.gather = nn.Sequential()
@@ -95,10 +94,7 @@ class GatherExcite(nn.Module):
             self.gather = None
         if use_mlp:
             rd = rd_channels or max(1, int(channels * rd_ratio))
-            self.mlp = nn.Sequential()
-            self.mlp.add_module('fc1', nn.Conv2d(channels, rd, 1, **dd))
-            self.mlp.add_module('act', act_layer(inplace=True))
-            self.mlp.add_module('fc2', nn.Conv2d(rd, channels, 1, **dd))
+            self.mlp = ConvMlp(channels, rd, channels, act_layer=act_layer, **dd)  # keys mlp.fc1 / mlp.fc2
         else:
             self.mlp = nn.Identity()
 

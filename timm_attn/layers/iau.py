@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv_bn_act import conv_bn_relu
+
 __all__ = ['ChannelIAU', 'SpatialIAU', 'IAU']
 
 
@@ -65,8 +67,7 @@ class SpatialIAU(nn.Module):
         self.parts = _conv_bn(channels, num_parts, dd)
         self.reduce = nn.Conv2d(channels, inter, 1, **dd)
         self.relation = _conv_bn(2 * inter, 1, dd)
-        self.aggregate = nn.Sequential(
-            nn.Conv2d(2 * inter, inter, 1, **dd), nn.BatchNorm2d(inter, **dd), nn.ReLU(inplace=True))
+        self.aggregate = conv_bn_relu(2 * inter, inter, bias=True, dd=dd)
         self.update = _conv_bn(2 * inter, channels, dd, zero=True)
 
     def forward_with_parts(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

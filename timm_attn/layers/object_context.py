@@ -27,13 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from typing import Tuple
 
+from .conv_bn_act import conv_bn_relu
+
 __all__ = ['ObjectContext']
-
-
-def _cbr(in_chs: int, out_chs: int, dd, kernel_size: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False, **dd),
-        nn.BatchNorm2d(out_chs, **dd), nn.ReLU(inplace=True))
 
 
 class ObjectContext(nn.Module):
@@ -65,13 +61,16 @@ class ObjectContext(nn.Module):
             raise ValueError(f'ObjectContext needs num_regions >= 1, got {num_regions}')
         self.num_regions = num_regions
         self.key_channels = key_channels
-        self.aux_head = nn.Sequential(_cbr(channels, mid_channels, dd), nn.Conv2d(mid_channels, num_regions, 1, **dd))
-        self.pixel = _cbr(channels, mid_channels, dd, pixel_kernel_size)
-        self.f_pixel = nn.Sequential(_cbr(mid_channels, key_channels, dd), _cbr(key_channels, key_channels, dd))
-        self.f_object = nn.Sequential(_cbr(mid_channels, key_channels, dd), _cbr(key_channels, key_channels, dd))
-        self.f_down = _cbr(mid_channels, key_channels, dd)
-        self.f_up = _cbr(key_channels, mid_channels, dd)
-        self.fuse = nn.Sequential(_cbr(2 * mid_channels, mid_channels, dd), nn.Dropout2d(drop_rate))
+        self.aux_head = nn.Sequential(
+            conv_bn_relu(channels, mid_channels, dd=dd), nn.Conv2d(mid_channels, num_regions, 1, **dd))
+        self.pixel = conv_bn_relu(channels, mid_channels, pixel_kernel_size, dd=dd)
+        self.f_pixel = nn.Sequential(
+            conv_bn_relu(mid_channels, key_channels, dd=dd), conv_bn_relu(key_channels, key_channels, dd=dd))
+        self.f_object = nn.Sequential(
+            conv_bn_relu(mid_channels, key_channels, dd=dd), conv_bn_relu(key_channels, key_channels, dd=dd))
+        self.f_down = conv_bn_relu(mid_channels, key_channels, dd=dd)
+        self.f_up = conv_bn_relu(key_channels, mid_channels, dd=dd)
+        self.fuse = nn.Sequential(conv_bn_relu(2 * mid_channels, mid_channels, dd=dd), nn.Dropout2d(drop_rate))
         self.proj = nn.Conv2d(mid_channels, channels, 1, bias=False, **dd)
         self.norm = nn.BatchNorm2d(channels, **dd)
         nn.init.zeros_(self.norm.weight)

@@ -36,11 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv_bn_act import conv_bn_relu
+
 __all__ = ['RelationAwareAttention']
-
-
-def _cbr(in_chs: int, out_chs: int, dd) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, bias=False, **dd), nn.BatchNorm2d(out_chs, **dd), nn.ReLU())
 
 
 def _attention_net(in_chs: int, down_ratio: int, dd) -> nn.Sequential:
@@ -86,17 +84,18 @@ class RelationAwareAttention(nn.Module):
         num_pos = size[0] * size[1]
         inter_c = max(1, channels // channel_ratio)
         inter_s = max(1, num_pos // spatial_ratio)
+        # embeddings: 1x1 conv (no bias) + BN + ReLU (not in-place: nn.ReLU() as in the official code)
         if use_spatial:
-            self.theta_spatial = _cbr(channels, inter_c, dd)
-            self.phi_spatial = _cbr(channels, inter_c, dd)
-            self.gx_spatial = _cbr(channels, inter_c, dd)
-            self.gg_spatial = _cbr(2 * num_pos, inter_s, dd)
+            self.theta_spatial = conv_bn_relu(channels, inter_c, inplace=False, dd=dd)
+            self.phi_spatial = conv_bn_relu(channels, inter_c, inplace=False, dd=dd)
+            self.gx_spatial = conv_bn_relu(channels, inter_c, inplace=False, dd=dd)
+            self.gg_spatial = conv_bn_relu(2 * num_pos, inter_s, inplace=False, dd=dd)
             self.W_spatial = _attention_net(1 + inter_s, down_ratio, dd)
         if use_channel:
-            self.theta_channel = _cbr(num_pos, inter_s, dd)
-            self.phi_channel = _cbr(num_pos, inter_s, dd)
-            self.gx_channel = _cbr(num_pos, inter_s, dd)
-            self.gg_channel = _cbr(2 * channels, inter_c, dd)
+            self.theta_channel = conv_bn_relu(num_pos, inter_s, inplace=False, dd=dd)
+            self.phi_channel = conv_bn_relu(num_pos, inter_s, inplace=False, dd=dd)
+            self.gx_channel = conv_bn_relu(num_pos, inter_s, inplace=False, dd=dd)
+            self.gg_channel = conv_bn_relu(2 * channels, inter_c, inplace=False, dd=dd)
             self.W_channel = _attention_net(1 + inter_c, down_ratio, dd)
 
     def spatial_attention(self, x: torch.Tensor) -> torch.Tensor:

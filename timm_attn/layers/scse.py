@@ -17,23 +17,19 @@ from typing import Optional
 import torch
 from torch import nn
 
+from timm.layers import SEModule
+
 __all__ = ['ChannelSE', 'SpatialSE', 'SCSE']
 
 
-class ChannelSE(nn.Module):
-    """cSE: squeeze over space, excite channels (= SE)."""
+class ChannelSE(SEModule):
+    """cSE: squeeze over space, excite channels (= SE): timm's ``SEModule`` (keys fc1 / fc2, with biases) with the
+    reduced width ``max(1, int(C * rd_ratio))`` (no rounding to a divisor of 8)."""
 
     def __init__(self, channels: int, rd_ratio: float = 1. / 16, rd_channels: Optional[int] = None,
                  device=None, dtype=None):
-        dd = {'device': device, 'dtype': dtype}
-        super().__init__()
         rd = rd_channels or max(1, int(channels * rd_ratio))
-        self.fc1 = nn.Conv2d(channels, rd, 1, **dd)
-        self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(rd, channels, 1, **dd)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))))
+        super().__init__(channels, rd_channels=rd, device=device, dtype=dtype)
 
 
 class SpatialSE(nn.Module):

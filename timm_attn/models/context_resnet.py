@@ -46,11 +46,8 @@ from timm.layers import NonLocalAttn
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
 
-from ..layers.asymmetric_nonlocal import FusionNonLocal, PyramidNonLocal
-from ..layers.criss_cross import CrissCrossAttention
-from ..layers.double_attention import DoubleAttention
-from ..layers.dual_attention import DualAttention
-from ..layers.iau import IAU
+from ..layers.asymmetric_nonlocal import FusionNonLocal
+from ..layers.create_attn import get_attn
 from ..layers.object_context import ObjectContext
 from ..layers.rga import RelationAwareAttention
 from ._builder import build_model
@@ -58,8 +55,6 @@ from ._builder import build_model
 __all__ = ['ContextResNet', 'ContextStage', 'FusionStage', 'CONTEXT_PLACEMENT']
 
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
-_STAGE_CHS = (256, 512, 1024, 2048)
-_STAGE_SIZE_224 = (56, 28, 14, 7)
 
 # kind -> {stage index: blocks after which a module goes (-1: after the last block)}
 CONTEXT_PLACEMENT: Dict[str, Dict[int, Tuple[int, ...]]] = {
@@ -75,26 +70,27 @@ CONTEXT_PLACEMENT: Dict[str, Dict[int, Tuple[int, ...]]] = {
 }
 
 
-def _make_context(kind: str, stage: int, num_regions: int, dd) -> nn.Module:
-    chs = _STAGE_CHS[stage]
+def _make_context(
+        kind: str,
+        stage_chs: Tuple[int, ...],
+        stage_sizes: Tuple[int, ...],
+        stage: int,
+        num_regions: int,
+        dd,
+) -> nn.Module:
+    """The ``kind`` module for stage ``stage`` (``stage_chs`` / ``stage_sizes``: every stage's output channels and
+    side at 224 px, from the model's ``feature_info``)."""
+    chs = stage_chs[stage]
+    if kind in ('a2', 'da', 'cc', 'apnb', 'iau'):
+        return get_attn(kind)(chs, **dd)  # the registered defaults are the placement's (cc: R = 2)
     if kind == 'nl':
         return NonLocalAttn(chs, use_scale=True, rd_ratio=1 / 2, **dd)
-    if kind == 'a2':
-        return DoubleAttention(chs, **dd)
-    if kind == 'da':
-        return DualAttention(chs, **dd)
-    if kind == 'cc':
-        return CrissCrossAttention(chs, recurrence=2, **dd)
-    if kind == 'apnb':
-        return PyramidNonLocal(chs, **dd)
     if kind == 'afnb':
-        return FusionNonLocal(chs, _STAGE_CHS[stage - 1], key_channels=256, value_channels=256, **dd)
+        return FusionNonLocal(chs, stage_chs[stage - 1], key_channels=256, value_channels=256, **dd)
     if kind == 'ocr':
         return ObjectContext(chs, num_regions, **dd)
-    if kind == 'iau':
-        return IAU(chs, **dd)
     if kind == 'rga':
-        return RelationAwareAttention(chs, _STAGE_SIZE_224[stage], **dd)
+        return RelationAwareAttention(chs, stage_sizes[stage], **dd)
     raise ValueError(f'unknown context module {kind!r}, expected one of {sorted(CONTEXT_PLACEMENT)}')
 
 
@@ -123,12 +119,8 @@ class ContextStage(nn.Sequential):
     @torch.jit.unused
     def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
         """Per-module activation checkpointing."""
-        low = x
         for m in self:
-            if isinstance(m, FusionNonLocal):
-                x = checkpoint(m, low, x, use_reentrant=False)
-            else:
-                x = checkpoint(m, x, use_reentrant=False)
+            x = checkpoint(m, x, use_reentrant=False)
         return x
 
 
@@ -145,6 +137,17 @@ class FusionStage(ContextStage):
                 x = m(low, x)
             else:
                 x = m(x)
+        return x
+
+    @torch.jit.unused
+    def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-module activation checkpointing, the FusionNonLocal getting (stage input, current features)."""
+        low = x
+        for m in self:
+            if isinstance(m, FusionNonLocal):
+                x = checkpoint(m, low, x, use_reentrant=False)
+            else:
+                x = checkpoint(m, x, use_reentrant=False)
         return x
 
 
@@ -165,12 +168,17 @@ class ContextResNet(ResNet):
         self.context = context
         num_regions = ocr_regions or self.num_classes or 1000
         placement = CONTEXT_PLACEMENT[context]
+        # every stage's channels and side at 224 px from timm's feature_info (entry 0 is the stem), so `block` /
+        # `layers` / `output_stride` overrides build modules of the right width
+        stage_info = self.feature_info[1:]
+        stage_chs = tuple(int(info['num_chs']) for info in stage_info)
+        stage_sizes = tuple(224 // int(info['reduction']) for info in stage_info)
         for s, name in enumerate(_STAGES):
             blocks = getattr(self, name)
             inserts = {}
             for i in placement.get(s, ()):
                 i = i % len(blocks)
-                inserts[i] = (context, _make_context(context, s, num_regions, dd))
+                inserts[i] = (context, _make_context(context, stage_chs, stage_sizes, s, num_regions, dd))
             stage_cls = FusionStage if context == 'afnb' and inserts else ContextStage
             setattr(self, name, stage_cls(blocks, inserts))
 
