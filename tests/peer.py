@@ -1,6 +1,10 @@
-"""timm's own scripts (``../shared/peer/timm``) as the tests run them: where they are, a tiny ImageFolder to feed
-them, a run with this checkout's ``timm_attn`` first on the path, and the check that a recipe's keys are
-``train.py`` options."""
+"""timm's own scripts as the tests run them: where they are, a tiny ImageFolder to feed them, a run with this
+checkout's ``timm_attn`` first on the path, and the check that a recipe's keys are ``train.py`` options.
+
+timm's ``train.py``, ``validate.py``, ``benchmark.py``, ``inference.py`` and ``onnx_export.py`` exist only
+in timm's GitHub repository: the tests read them from the folder named by ``$TIMM_SCRIPTS`` (the README
+says how to fill it) and skip, saying so, when it is unset. Nothing of them is copied here.
+"""
 import os
 import re
 import subprocess
@@ -10,10 +14,21 @@ import pytest
 import torch
 
 import timm_attn
-from conftest import SHARED
 
-PEER = os.path.join(SHARED, 'peer', 'timm')
-needs_shared = pytest.mark.skipif(not os.path.isdir(PEER), reason='../shared (timm peer scripts) not present')
+SCRIPTS = os.environ.get('TIMM_SCRIPTS', '')
+_SCRIPT_NAMES = ('train.py', 'validate.py', 'benchmark.py', 'inference.py')
+_missing = 'TIMM_SCRIPTS is not set' if not SCRIPTS else next(
+    (f'TIMM_SCRIPTS={SCRIPTS} has no {n}' for n in _SCRIPT_NAMES if not os.path.isfile(os.path.join(SCRIPTS, n))),
+    None)
+needs_scripts = pytest.mark.skipif(
+    _missing is not None,
+    reason=f"{_missing}: timm's train.py / validate.py / benchmark.py / inference.py (timm's GitHub "
+           f"repository only) are needed; the README says how to get them")
+
+
+def script(name):
+    """Path of one of timm's scripts in ``$TIMM_SCRIPTS``."""
+    return os.path.join(SCRIPTS, name)
 
 
 def image_folder(root, classes=2, per_class=4, size=144, splits=('train', 'validation')):
@@ -31,13 +46,13 @@ def image_folder(root, classes=2, per_class=4, size=144, splits=('train', 'valid
     return root
 
 
-def run_peer_script(script, args, timeout=300, cwd=None):
-    """``python <PEER>/<script> <args>`` on 2 threads; the script finds the plugin's models through the
+def run_peer_script(name, args, timeout=300, cwd=None):
+    """``python $TIMM_SCRIPTS/<name> <args>`` on 2 threads; the script finds the plugin's models through the
     autoload hook (``TIMM_ATTN_AUTOLOAD`` unset), this checkout's ``timm_attn`` first on the path."""
     env = {k: v for k, v in os.environ.items() if k != 'TIMM_ATTN_AUTOLOAD'}
     root = os.path.dirname(os.path.dirname(os.path.abspath(timm_attn.__file__)))
     env.update(OMP_NUM_THREADS='2', PYTHONPATH=os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')])))
-    return subprocess.run([sys.executable, os.path.join(PEER, script)] + [str(a) for a in args],
+    return subprocess.run([sys.executable, script(name)] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
 
@@ -59,6 +74,6 @@ def train_one_epoch(recipe, tmp_path, size, extra_args=()):
 
 def assert_train_py_options(cfg):
     """Every key of a recipe is one of train.py's options (argparse would ignore a typo in a config file)."""
-    source = open(os.path.join(PEER, 'train.py')).read()
+    source = open(script('train.py')).read()
     for key in cfg:
         assert re.search(r"add_argument\([^)]*'--%s'" % key.replace('_', '-'), source), key

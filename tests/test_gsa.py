@@ -1,7 +1,6 @@
 """GSA-Net: the GSA module against loop references of the paper's formulas (outputs and gradients), the
 equivariances the paper argues, the networks' sizes against same-depth ResNets, input sizes, autocast,
 checkpoints, the timm API and the shipped train.py recipes."""
-import os
 from importlib import resources
 
 import pytest
@@ -10,11 +9,12 @@ import torch.nn.functional as F
 import yaml
 
 import timm
-from timm_attn.bench import count_gmacs, create_bench_model
+from timm_attn.bench import create_bench_model
+from timm_attn.flops import count_gmacs
 from timm_attn.layers.global_self_attention import GlobalSelfAttention, axial_positional_attention, relative_keys
 from timm_attn.models.gsa import GSABottleneck, GSAResNet
 
-from peer import PEER, assert_train_py_options, needs_shared, train_one_epoch
+from peer import SCRIPTS, assert_train_py_options, needs_scripts, train_one_epoch
 from reference_gsa import reference_axis, reference_content, reference_gsa, reference_positional, reference_qkv
 
 
@@ -391,7 +391,7 @@ def test_recipes_are_package_data_and_train_py_options(recipe):
         assert cfg['model'] == f'gsa_{depth}_cifar' and cfg['num_classes'] == 100 and cfg['img_size'] == 32
         assert cfg['dataset'] == 'torch/cifar100'
     assert cfg['model'] in timm.list_models('gsa_*')
-    if os.path.isdir(PEER):
+    if SCRIPTS:
         assert_train_py_options(cfg)
 
 
@@ -401,7 +401,7 @@ def test_cards_name_the_recipe():
     assert 'timm_attn/recipes/gsa_resnet50_cifar100.yaml' in card and 'torch/cifar100' not in card.split('```bash')[0]
 
 
-@needs_shared
+@needs_scripts
 def test_recipe_runs_with_timm_train(tmp_path):
     # '--dataset ""': the recipe names torch/cifar100, the test feeds an ImageFolder
     log = train_one_epoch('gsa_resnet26_cifar100.yaml', tmp_path, size=40, extra_args=['--dataset', ''])

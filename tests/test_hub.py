@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from hub_server import LocalHub
+from peer import image_folder, needs_scripts
+from peer import script as timm_script
 from reference import RefSAN, randomize_batchnorm
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
@@ -223,14 +225,12 @@ def test_cards_are_up_to_date():
         assert piece in text, piece
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py')),
-                    reason='../shared (timm train.py) not present')
+@needs_scripts
 def test_push_a_train_py_output(published, tmp_path):
     """timm's train.py output folder -> exported (safetensors + config + card naming the command) -> Hub ->
     hf-hub: id."""
-    from peer import image_folder
     data = image_folder(tmp_path / 'data', per_class=2)
-    train = _python([os.path.join(ROOT, '..', 'shared', 'peer', 'timm', 'train.py'), '--data-dir', str(data),
+    train = _python([timm_script('train.py'), '--data-dir', str(data),
                      '--model', 'san10_patchwise', '--device', 'cpu', '--num-classes', '2', '--img-size', '128',
                      '-b', '2', '--epochs', '1', '--workers', '0', '--output', str(tmp_path / 'out'),
                      '--experiment', 'run', '--no-prefetcher', '--warmup-epochs', '0'], _env(tmp_path / 'hf'))
@@ -304,11 +304,9 @@ def test_every_family_downloads_from_the_hub(published, tmp_path, name_tag, size
 
 def test_readme_weights_table_lists_every_pretrained_tag():
     """The README's weights table is where users look first: one row per pretrained tag, with its repo."""
-    import timm
-    from timm.models._registry import _model_entrypoints
+    from timm_attn.cards import plugin_pretrained_tags
     from timm_attn.hub import hub_id
     readme = open(os.path.join(ROOT, 'README.md')).read()
-    tags = [t for t in timm.list_pretrained()
-            if _model_entrypoints[t.split('.')[0]].__module__.startswith('timm_attn.')]
+    tags = plugin_pretrained_tags()
     missing = [t for t in tags if f'| {t} | {hub_id(t)} |' not in readme]
     assert tags and not missing, missing

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from conftest import SHARED
-from peer import PEER, image_folder, needs_shared
+from peer import image_folder, needs_scripts, script
+from timm_attn.models import plugin_models
 
 CONFORMANCE = os.path.join(SHARED, 'tools', 'timm-conformance')
+needs_conformance = pytest.mark.skipif(not os.path.isfile(CONFORMANCE), reason=f'{CONFORMANCE} not present')
 
 
 def _run(code_or_args, env=None, timeout=600, cwd=None):
@@ -59,27 +61,27 @@ def test_local_dir_config_names_a_plugin_architecture(tmp_path):
     assert torch.allclose(torch.tensor(json.loads(out.stdout)), expected, atol=1e-5)
 
 
-@needs_shared
+@needs_scripts
 def test_timm_train_validate_benchmark_inference_scripts(tmp_path):
     data = image_folder(tmp_path / 'data')
     out_dir = tmp_path / 'out'
-    train = _run([os.path.join(PEER, 'train.py'), '--data-dir', str(data), '--model', 'san10_patchwise',
+    train = _run([script('train.py'), '--data-dir', str(data), '--model', 'san10_patchwise',
                   '--device', 'cpu', '--num-classes', '2', '--img-size', '128', '-b', '4', '--epochs', '1',
                   '--workers', '0', '--output', str(out_dir), '--experiment', 'smoke', '--no-prefetcher',
                   '--log-interval', '1', '--warmup-epochs', '0', '--sched', 'cosine'])
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
     ckpt = out_dir / 'smoke' / 'last.pth.tar'
     assert ckpt.exists()
-    validate = _run([os.path.join(PEER, 'validate.py'), str(data / 'validation'), '--model', 'san10_patchwise',
+    validate = _run([script('validate.py'), str(data / 'validation'), '--model', 'san10_patchwise',
                      '--num-classes', '2', '--checkpoint', str(ckpt), '--img-size', '128', '-b', '4',
                      '--workers', '0', '--device', 'cpu'])
     assert validate.returncode == 0, validate.stdout[-3000:] + validate.stderr[-3000:]
     assert 'Top-1' in validate.stdout + validate.stderr or 'top1' in validate.stdout
-    bench = _run([os.path.join(PEER, 'benchmark.py'), '--model', 'san10_pairwise', '--bench', 'inference',
+    bench = _run([script('benchmark.py'), '--model', 'san10_pairwise', '--bench', 'inference',
                   '--img-size', '128', '-b', '2', '--num-warm-iter', '1', '--num-bench-iter', '5', '--device', 'cpu'])
     assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
     assert 'samples_per_sec' in bench.stdout + bench.stderr
-    infer = _run([os.path.join(PEER, 'inference.py'), '--data-dir', str(data / 'validation'), '--model',
+    infer = _run([script('inference.py'), '--data-dir', str(data / 'validation'), '--model',
                   'san10_patchwise', '--num-classes', '2', '--checkpoint', str(ckpt), '--img-size', '128',
                   '-b', '4', '--workers', '0', '--device', 'cpu', '--results-dir', str(tmp_path / 'res'),
                   '--results-format', 'csv'], cwd=str(tmp_path))
@@ -104,7 +106,7 @@ def _conformance(groups):
         assert selected and int(selected.group(1)) > 0, models + ': ' + out.stdout[-2000:]
 
 
-@needs_shared
+@needs_conformance
 @pytest.mark.conformance
 def test_timm_conformance_suite():
     """timm's own tests/test_models.py (all markers) over the plugin's models. The tool leaves out the
@@ -114,7 +116,7 @@ def test_timm_conformance_suite():
     _conformance(CONFORMANCE_MODELS)
 
 
-@needs_shared
+@needs_conformance
 @pytest.mark.conformance
 @pytest.mark.slow
 def test_timm_conformance_suite_attention_zoo():
@@ -126,9 +128,7 @@ def test_conformance_globs_cover_every_registered_model():
     """Every plugin model is in one of the conformance runs (CoAtNet-4..7 aside, see above)."""
     import fnmatch
 
-    import timm
-    from timm.models._registry import _model_entrypoints
-    plugin = {n for n in timm.list_models() if _model_entrypoints[n].__module__.startswith('timm_attn.')}
+    plugin = set(plugin_models())
     covered = set()
     for models, extra in CONFORMANCE_MODELS + CONFORMANCE_MODELS_SLOW:
         excluded = [w for w in extra.split(' and not ') if w.strip()]

@@ -2,9 +2,9 @@
 
 For every model it measures eval-forward throughput (img/s), the time of one training step
 (forward, cross-entropy, backward, SGD step) and that step's peak memory, and counts parameters
-and GMACs (multiply-adds of convolutions and matrix products, one image, eval mode). Timings are
-interleaved: each round runs every model once, so a noisy machine slows all of them alike, and
-the table reports medians over rounds with ratios to the first baseline.
+and GMACs (``timm_attn.flops``: multiply-adds of convolutions and matrix products, one image, eval
+mode). Timings are interleaved: each round runs every model once, so a noisy machine slows all of
+them alike, and the table reports medians over rounds with ratios to the first baseline.
 
 Peak memory on the CPU is the rise of the peak resident set size during one training step, each
 model in a fresh subprocess (the only honest CPU measure: PyTorch keeps no CPU allocator
@@ -24,6 +24,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
+
+from .flops import count_gmacs
 
 __all__ = ['BenchResult', 'amp_dtype', 'create_bench_model', 'run_bench', 'main']
 
@@ -52,19 +54,6 @@ def create_bench_model(name: str, **kwargs):
         return ResNet(Bottleneck, list(PAPER_RESNETS[name]), **kwargs)
     import timm_attn  # noqa: F401  (registers the plugin when TIMM_ATTN_AUTOLOAD=0)
     return timm.create_model(name, **kwargs)
-
-
-def count_gmacs(model, img_size: int, in_chans: int = 3) -> float:
-    """Multiply-adds of one image through ``model`` (eval) counted by torch's FlopCounterMode, on the device
-    of the model's parameters (the meta device computes nothing)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-    model.eval()
-    device = next(model.parameters()).device
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.randn(1, in_chans, img_size, img_size, device=device))
-    return counter.get_total_flops() / 2 / 1e9
 
 
 def _sync(device):

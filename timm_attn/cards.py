@@ -10,54 +10,29 @@ from typing import Dict, List, Optional
 
 __all__ = ['model_stats', 'render_card', 'plugin_pretrained_tags']
 
-_COUNTED_OPS = ('convolution', 'mm', 'bmm', 'baddbmm', 'addmm')
-
 
 def plugin_pretrained_tags(pattern: str = '*') -> List[str]:
     """``arch.tag`` of every pretrained tag the plugin registers."""
     import timm
     import timm_attn  # noqa: F401
-    from timm.models._registry import _model_entrypoints
     return [n for n in timm.list_pretrained(pattern)
-            if _model_entrypoints[n.split('.')[0]].__module__.startswith('timm_attn.')]
+            if timm.models.model_entrypoint(n.split('.')[0]).__module__.startswith('timm_attn.')]
 
 
 def model_stats(arch: str, input_size) -> Dict[str, float]:
-    """Parameters (M), GMACs and activations (M: outputs of convolutions and matrix products, the fvcore
-    convention), for one image at ``input_size`` in eval mode. ``arch`` may be ``arch.tag`` (a tag whose
-    cfg fixes the input size builds the model for it). Counted on the meta device: nothing is computed,
-    so the largest models take a second; attention counts as its matrix products."""
+    """Parameters (M), GMACs and activations (M) for one image at ``input_size`` in eval mode, counted on
+    the meta device by ``timm_attn.flops`` (nothing computed). ``arch`` may be ``arch.tag`` (a tag whose
+    cfg fixes the input size builds the model for it)."""
     import timm
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import FlopCounterMode
-
-    class _Activations(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.count = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func.overloadpacket.__name__ in _COUNTED_OPS and isinstance(out, torch.Tensor):
-                self.count += out.numel()
-            return out
-
-    model = timm.create_model(arch, device='meta').eval()
-    x = torch.empty(1, *input_size, device='meta')
-    flops, acts = FlopCounterMode(display=False), _Activations()
-    with torch.no_grad(), flops, acts:
-        model(x)
-    return dict(
-        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
-        gmacs=flops.get_total_flops() / 2 / 1e9,
-        acts_m=acts.count / 1e6,
-    )
+    from .flops import count_macs_and_activations
+    model = timm.create_model(arch, device='meta')
+    counts = count_macs_and_activations(model, tuple(input_size))
+    return dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6, **counts)
 
 
 def _family_card(arch: str) -> Dict[str, str]:
-    from timm.models._registry import _model_entrypoints
-    return sys.modules[_model_entrypoints[arch].__module__].HUB_CARD
+    import timm
+    return sys.modules[timm.models.model_entrypoint(arch).__module__].HUB_CARD
 
 
 def _family_dataset(family: Dict, arch: str, tag: str) -> str:

@@ -13,12 +13,9 @@ __all__ = ['main']
 
 
 def _list(args: argparse.Namespace) -> int:
-    import timm
-    import timm_attn  # noqa: F401
-    from timm.models._registry import _model_entrypoints
-    for name in timm.list_models(args.pattern):
-        if _model_entrypoints[name].__module__.startswith('timm_attn.'):
-            print(name)
+    from .models import plugin_models
+    for name in plugin_models(args.pattern):
+        print(name)
     return 0
 
 

@@ -91,15 +91,26 @@ class MultiSpectralAttention(nn.Module):
             raise ValueError(f'dct_size must be at least 7 (the frequencies are ranked on a 7x7 grid), got {dct_size}')
         self.dct_size = (dct_h, dct_w)
         self.num_freq = num_freq
-        freqs = FCA_TOP_FREQUENCIES[:num_freq]
-        # official: a frequency on the 7x7 grid is the same frequency at (u * H // 7) on an H x H grid
-        self.register_buffer('basis_h', dct_basis([u * (dct_h // 7) for u, _ in freqs], dct_h, **dd), persistent=False)
-        self.register_buffer('basis_w', dct_basis([v * (dct_w // 7) for _, v in freqs], dct_w, **dd), persistent=False)
+        # (num_freq, H) and (num_freq, W) DCT rows computed from the frequencies, not saved: filled by _init_buffers()
+        self.register_buffer('basis_h', torch.empty(num_freq, dct_h, **dd), persistent=False)
+        self.register_buffer('basis_w', torch.empty(num_freq, dct_w, **dd), persistent=False)
+        self._init_buffers()
         rd_channels = rd_channels or int(channels * rd_ratio)
         self.fc1 = nn.Linear(channels, rd_channels, bias=False, **dd)
         self.act = create_act_layer(act_layer, inplace=True)
         self.fc2 = nn.Linear(rd_channels, channels, bias=False, **dd)
         self.gate = create_act_layer(gate_layer)
+
+    def _init_buffers(self) -> None:
+        freqs = FCA_TOP_FREQUENCIES[:self.num_freq]
+        (dct_h, dct_w), ref = self.dct_size, self.basis_h
+        # official: a frequency on the 7x7 grid is the same frequency at (u * H // 7) on an H x H grid
+        self.basis_h.copy_(dct_basis([u * (dct_h // 7) for u, _ in freqs], dct_h, dtype=ref.dtype, device=ref.device))
+        self.basis_w.copy_(dct_basis([v * (dct_w // 7) for _, v in freqs], dct_w, dtype=ref.dtype, device=ref.device))
+
+    def init_non_persistent_buffers(self) -> None:
+        """Recompute the DCT bases (after ``to_empty()``; timm's ``reinit_non_persistent_buffers`` calls this)."""
+        self._init_buffers()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[0], x.shape[1]

@@ -89,15 +89,25 @@ class RelativeSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim_out, bias=qkv_bias, **dd)
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros(self.num_heads, 2 * self.grid_size[0] - 1, 2 * self.grid_size[1] - 1, **dd))
+        # (L * L,) computed from grid_size, not saved: filled by _init_buffers()
         self.register_buffer(
-            'relative_position_index',
-            relative_position_index(self.grid_size, device=device).view(-1),  # (L * L,)
+            'relative_position_index', torch.empty(self.num_positions ** 2, device=device, dtype=torch.long),
             persistent=False)
         self.proj = nn.Linear(dim_out, dim_out, bias=proj_bias, **dd)
         self.init_weights()
 
     def init_weights(self) -> None:
         trunc_normal_(self.relative_position_bias_table, std=.02)
+        self._init_buffers()
+
+    def _init_buffers(self) -> None:
+        index = self.relative_position_index
+        index.copy_(relative_position_index(self.grid_size, device=index.device).view(-1))
+
+    def init_non_persistent_buffers(self) -> None:
+        """Recompute ``relative_position_index`` (after ``to_empty()``; timm's
+        ``reinit_non_persistent_buffers`` calls this)."""
+        self._init_buffers()
 
     def relative_position_bias(self) -> torch.Tensor:
         """(heads, L, L) bias gathered from the tables."""

@@ -1,4 +1,8 @@
 """Model families; importing this package registers every model with timm."""
+# timm's walker over modules with ``init_non_persistent_buffers()`` (not exported by ``timm.models``):
+# after ``to_empty()`` it recomputes the buffers that checkpoints do not hold, in timm's models and ours
+from timm.models._manipulate import reinit_non_persistent_buffers
+
 from . import acmix, attention_resnet, coatnet, context_resnet, gsa, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
@@ -10,8 +14,16 @@ from .gsa import GSAResNet
 from .resattnet import ResidualAttentionNet
 from .san import SAN
 
+
+def plugin_models(pattern: str = '*') -> list:
+    """Sorted names of the registered models that timm-attn provides (timm's public registry API)."""
+    import timm
+    return [n for n in timm.list_models(pattern) if timm.models.model_entrypoint(n).__module__.startswith('timm_attn.')]
+
+
 __all__ = [
     'acmix', 'attention_resnet', 'coatnet', 'context_resnet', 'gsa', 'resattnet', 'san',
     'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet',
-    'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError',
+    'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError', 'plugin_models',
+    'reinit_non_persistent_buffers',
 ]

@@ -82,7 +82,15 @@ def load_tensors_only(path: str) -> Dict[str, Any]:
     stores next to ``'model'``). Globals on torch's weights-only allowlist load as usual; every other
     global becomes an inert ``_Opaque`` placeholder, so nothing of the file's choosing is imported or
     called. Returns the checkpoint with the placeholders dropped, and ``'_skipped'``: the names of
-    the globals that were replaced."""
+    the globals that were replaced.
+
+    Every callable the stream can reach comes from ``find_class`` (REDUCE, NEWOBJ, the extension
+    registry and dotted names all go through it), so it is an allowlisted global or a placeholder;
+    BUILD may set attributes, ``__class__`` included, only to such objects. A stream that uses a
+    placeholder where the real object is needed raises ``ValueError`` (tests/test_checkpoint_safety.py
+    tries o.pth's ``partial`` / ``getattr`` / ``posix.system`` chain, BUILD with slot state, NEWOBJ on
+    allowlisted classes and ``__class__`` swaps)."""
+    import _compat_pickle
     import pickle
     import types
 
@@ -93,6 +101,9 @@ def load_tensors_only(path: str) -> Dict[str, Any]:
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module, name):
+            # protocol 0-2 streams name Python 2 modules ('__builtin__.set'): map them as pickle itself does
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
             key = f'{module}.{name}'
             if key in allowed:
                 return allowed[key]
@@ -100,7 +111,11 @@ def load_tensors_only(path: str) -> Dict[str, Any]:
             return type(name, (_Opaque,), {'__module__': 'timm_attn.opaque'})
 
     pickle_module = types.SimpleNamespace(Unpickler=Unpickler, load=pickle.load, __name__='tensors_only_pickle')
-    checkpoint = torch.load(path, map_location='cpu', weights_only=False, pickle_module=pickle_module)
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=False, pickle_module=pickle_module)
+    except Exception as e:  # a placeholder used where the stream needs the real object: a crafted or broken file
+        raise ValueError(f'{path} cannot be read as a checkpoint: {type(e).__name__}: {e} (globals outside '
+                         f"torch's weights-only allowlist, replaced: {sorted(set(skipped))})") from e
 
     def strip(obj):  # drop the placeholders from (nested) dicts
         if isinstance(obj, Mapping):

@@ -57,8 +57,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, register_notrace_function, \
-    to_2tuple, trunc_normal_
+from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, calculate_drop_path_rates, \
+    register_notrace_function, to_2tuple, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
@@ -67,6 +67,7 @@ from ..hub import hub_id
 from ..layers.pointwise import PointwiseConv2d, max_pool_2x2
 from ..layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
 from ._builder import build_model
+from ._protocol import reset_head
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
 __all__ = ['CoAtNet', 'CoAtNetCfg', 'CoAtNetStem', 'MBConvBlock', 'TransformerBlock', 'CoAtNetStage']
@@ -383,7 +384,7 @@ class CoAtNet(nn.Module):
             kinds[2] = 'C' * cfg.s3_conv[0] + kinds[2]
             widths[2] = [cfg.s3_conv[1]] * cfg.s3_conv[0] + widths[2]
         depths = [len(k) for k in kinds]
-        dpr = [x.tolist() for x in torch.linspace(0, drop_path_rate, sum(depths)).split(depths)]
+        dpr = calculate_drop_path_rates(drop_path_rate, depths, stagewise=True)  # per block, split by stage
         stages = []
         prev_chs = cfg.stem_width
         for i in range(4):
@@ -446,8 +447,7 @@ class CoAtNet(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None, reset_other: bool = False) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, reset_other=reset_other)
+        reset_head(self, num_classes, pool_type=global_pool, reset_other=reset_other)
 
     def forward_intermediates(
             self,

@@ -33,6 +33,7 @@ from timm.models._features import feature_take_indices
 
 from ..layers.residual_attention import PreActBottleneck, ResidualAttentionModule
 from ._builder import build_model
+from ._protocol import reset_head
 
 __all__ = ['ResidualAttentionNet']
 
@@ -67,6 +68,7 @@ class ResidualAttentionNet(nn.Module):
             raise ValueError(f'attn_modules and mask_depths need 3 values (stages 0-2), widths 4; got '
                              f'{attn_modules!r}, {mask_depths!r}, {widths!r}')
         self.num_classes = num_classes
+        self.in_chans = in_chans
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
         self.stem = nn.Sequential()
@@ -117,8 +119,7 @@ class ResidualAttentionNet(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes, pool_type=global_pool)
+        reset_head(self, num_classes, pool_type=global_pool)
 
     def forward_intermediates(
             self,
