@@ -58,7 +58,7 @@ from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, calculate_drop_path_rates, \
-    register_notrace_function, to_2tuple, trunc_normal_
+    get_device_dtype, register_notrace_function, to_2tuple, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
@@ -67,7 +67,6 @@ from ..hub import hub_id
 from ..layers.pointwise import PointwiseConv2d, max_pool_2x2
 from ..layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
 from ._builder import build_model
-from ._protocol import reset_head
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
 __all__ = ['CoAtNet', 'CoAtNetCfg', 'CoAtNetStem', 'MBConvBlock', 'TransformerBlock', 'CoAtNetStage']
@@ -447,7 +446,8 @@ class CoAtNet(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None, reset_other: bool = False) -> None:
-        reset_head(self, num_classes, pool_type=global_pool, reset_other=reset_other)
+        self.num_classes = num_classes
+        self.head.reset(num_classes, global_pool, reset_other=reset_other, **get_device_dtype(self))
 
     def forward_intermediates(
             self,

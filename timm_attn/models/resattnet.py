@@ -27,13 +27,12 @@ import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead
+from timm.layers import ClassifierHead, get_device_dtype
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
 from ..layers.residual_attention import PreActBottleneck, ResidualAttentionModule
 from ._builder import build_model
-from ._protocol import reset_head
 
 __all__ = ['ResidualAttentionNet']
 
@@ -119,7 +118,8 @@ class ResidualAttentionNet(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        reset_head(self, num_classes, pool_type=global_pool)
+        self.num_classes = num_classes
+        self.head.reset(num_classes, pool_type=global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, register_notrace_function, \
-    register_notrace_module
+from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, get_device_dtype, \
+    register_notrace_function, register_notrace_module
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
@@ -38,7 +38,6 @@ from ..layers.recompute import batch_norm_train, recompute_in_backward
 from ..layers.pointwise import MaxPool2x2, PointwiseConv2d, batchnorm_affine, max_pool_2x2, pointwise_conv
 from ..layers.san_attention import PairwiseSelfAttention, PatchwiseSelfAttention
 from ._builder import build_model
-from ._protocol import reset_head
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
 __all__ = ['SAN', 'SANStem', 'SelfAttentionBottleneck', 'SANStage', 'san_min_input_size']
@@ -299,7 +298,8 @@ class SAN(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        reset_head(self, num_classes, pool_type=global_pool, in_features=self.num_features)
+        self.num_classes = num_classes
+        self.head.reset(num_classes, pool_type=global_pool, in_features=self.num_features, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
