@@ -8,15 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from timm_attn.layers.bam import BAM
-from timm_attn.layers.cbam import CBAM, CbamSpatialGate
+from timm_attn.layers.gates.bam import BAM
+from timm_attn.layers.gates.cbam import CBAM, CbamSpatialGate
 from timm_attn.layers.create_attn import ATTN_LAYERS, create_attn, get_attn
-from timm_attn.layers.fca import FCA_TOP_FREQUENCIES, MultiSpectralAttention
-from timm_attn.layers.gather_excite import GatherExcite
-from timm_attn.layers.gsop import GSoPAttention
+from timm_attn.layers.gates.fca import FCA_TOP_FREQUENCIES, MultiSpectralAttention
+from timm_attn.layers.gates.gather_excite import GatherExcite
+from timm_attn.layers.gates.gsop import GSoPAttention
 from timm_attn.layers.residual_attention import ResidualAttentionModule, SoftMaskBranch
-from timm_attn.layers.scse import SCSE, ChannelSE, SpatialSE
-from timm_attn.layers.spa import SpatialPyramidAttention
+from timm_attn.layers.gates.scse import SCSE, ChannelSE, SpatialSE
+from timm_attn.layers.gates.spa import SpatialPyramidAttention
 
 
 # ---------------------------------------------------------------------------------------------- references

@@ -7,12 +7,12 @@ from timm.layers import EcaModule, GlobalContext, NonLocalAttn, SelectiveKernel,
 from timm.layers.cbam import CbamModule
 
 from timm_attn.cards import model_stats
-from timm_attn.layers.bam import BAM
-from timm_attn.layers.cbam import CBAM
+from timm_attn.layers.gates.bam import BAM
+from timm_attn.layers.gates.cbam import CBAM
 from timm_attn.layers.create_attn import ATTN_LAYERS, get_attn
-from timm_attn.layers.fca import MultiSpectralAttention
-from timm_attn.layers.gsop import GSoPAttention
-from timm_attn.layers.scse import SCSE
+from timm_attn.layers.gates.fca import MultiSpectralAttention
+from timm_attn.layers.gates.gsop import GSoPAttention
+from timm_attn.layers.gates.scse import SCSE
 
 RESNET50_MODELS = ['ge_resnet50', 'spa_resnet50', 'cbam_resnet50', 'bam_resnet50', 'scse_resnet50', 'fca_resnet50',
                    'gsop_resnet50', 'eca_resnet50', 'gc_resnet50']

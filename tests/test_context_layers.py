@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from timm_attn.layers.asymmetric_nonlocal import FusionNonLocal, PyramidNonLocal
-from timm_attn.layers.criss_cross import CrissCrossAttention
-from timm_attn.layers.double_attention import DoubleAttention
-from timm_attn.layers.dual_attention import ChannelAttention, DualAttention, PositionAttention
-from timm_attn.layers.iau import IAU, SpatialIAU
-from timm_attn.layers.object_context import ObjectContext
-from timm_attn.layers.rga import RelationAwareAttention
+from timm_attn.layers.context.asymmetric_nonlocal import FusionNonLocal, PyramidNonLocal
+from timm_attn.layers.context.criss_cross import CrissCrossAttention
+from timm_attn.layers.context.double_attention import DoubleAttention
+from timm_attn.layers.context.dual_attention import ChannelAttention, DualAttention, PositionAttention
+from timm_attn.layers.context.iau import IAU, SpatialIAU
+from timm_attn.layers.context.object_context import ObjectContext
+from timm_attn.layers.context.rga import RelationAwareAttention
 
 TOL = 1e-5
 SIZES = [(1, 1), (1, 5), (4, 1), (2, 3), (7, 7), (13, 6)]

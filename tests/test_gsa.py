@@ -96,7 +96,7 @@ def test_inference_path_matches_loop_reference(kwargs, size, chunk):
 
 @pytest.mark.parametrize('size', [(8, 6), (2, 2), (7, 6), (6, 9)])
 def test_stem_max_pool_equals_max_pool2d(size):
-    from timm_attn.models.gsa import StemMaxPool
+    from timm_attn.layers._ops import StemMaxPool
     torch.manual_seed(0)
     x = torch.randn(2, 3, *size)
     x[0, 0, 1, 1] = float('nan')

@@ -196,7 +196,7 @@ def test_attention_bad_config():
 def test_bn_relu_conv_matches_modules_in_training():
     import copy
     from torch import nn
-    from timm_attn.layers.bn_relu_conv import bn_relu_conv1x1
+    from timm_attn.layers._ops import bn_relu_conv1x1
     torch.manual_seed(0)
     bn, conv = nn.BatchNorm2d(6), nn.Conv2d(6, 4, 1)
     with torch.no_grad():
@@ -224,7 +224,7 @@ def test_bn_relu_conv_matches_modules_in_training():
 
 def test_bn_relu_conv_gradcheck():
     from torch import nn
-    from timm_attn.layers.bn_relu_conv import bn_relu_conv1x1
+    from timm_attn.layers._ops import bn_relu_conv1x1
     torch.manual_seed(1)
     bn, conv = nn.BatchNorm2d(3).double(), nn.Conv2d(3, 2, 1).double()
     x = torch.randn(2, 3, 3, 4, dtype=torch.double, requires_grad=True)

@@ -30,8 +30,8 @@ from torch import nn
 
 from timm.layers import register_notrace_module
 
-from .pointwise import pointwise_conv
-from .san_attention import position_grid
+from ._ops import pointwise_conv
+from .san import position_grid
 from .sliding_window_attention import _tile_mask, mirror_index, mirror_pad, sliding_window_attention, \
     sliding_window_attention_plain
 
@@ -47,13 +47,14 @@ def _cached_position_grid(h: int, w: int, device: torch.device, dtype: torch.dty
         return position_grid(h, w, device, dtype)
 
 
+# largest query tile side of the gather attention (small tiles: fewer masked logits, larger key gathers)
+GATHER_TILE = 7
+
+
 def _attention_tile(h: int, w: int, stride: int) -> int:
-    """Query tile side for the gather attention (small tiles: fewer masked logits, larger key gathers)."""
+    """Query tile side for the gather attention: ``GATHER_TILE``, or the whole output map when smaller."""
     ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
-    return min(max(ho, wo), _TILE)
-
-
-_TILE = 7
+    return min(max(ho, wo), GATHER_TILE)
 
 
 @lru_cache(maxsize=64)

@@ -16,19 +16,10 @@ from torch import nn
 
 from timm.layers import get_attn as timm_get_attn
 
-from .asymmetric_nonlocal import PyramidNonLocal
-from .bam import BAM
-from .cbam import CBAM
-from .criss_cross import CrissCrossAttention
-from .double_attention import DoubleAttention
-from .dual_attention import ChannelAttention, DualAttention, PositionAttention
-from .fca import MultiSpectralAttention
-from .gather_excite import GatherExcite
-from .gsop import GSoPAttention
-from .iau import IAU, ChannelIAU, SpatialIAU
-from .rga import RelationAwareAttention
-from .scse import SCSE, ChannelSE, SpatialSE
-from .spa import SpatialPyramidAttention
+from .context import IAU, ChannelAttention, ChannelIAU, CrissCrossAttention, DoubleAttention, DualAttention, \
+    PositionAttention, PyramidNonLocal, RelationAwareAttention, SpatialIAU
+from .gates import BAM, CBAM, SCSE, ChannelSE, GatherExcite, GSoPAttention, MultiSpectralAttention, \
+    SpatialPyramidAttention, SpatialSE
 
 __all__ = ['ATTN_LAYERS', 'get_attn', 'create_attn']
 
@@ -41,7 +32,7 @@ ATTN_LAYERS: Dict[str, Callable[..., nn.Module]] = {
     'ge_theta': partial(GatherExcite, extra_params=True),
     'ge_theta_plus': _GE_THETA_PLUS,
     'spa': SpatialPyramidAttention,
-    'cbam': CBAM,  # paper-faithful CBAM (timm's 'cbam' differs: see timm_attn.layers.cbam); timm's: 'timm_cbam'
+    'cbam': CBAM,  # paper-faithful CBAM (timm's 'cbam' differs: see timm_attn.layers.gates.cbam); timm's: 'timm_cbam'
     'bam': BAM,
     'cse': ChannelSE,
     'sse': SpatialSE,

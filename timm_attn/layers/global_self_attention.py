@@ -35,10 +35,12 @@ from torch import nn
 
 from timm.layers import register_notrace_function, register_notrace_module, trunc_normal_
 
-from .pointwise import PointwiseConv2d, batchnorm_affine, pointwise_conv
-from .recompute import batch_norm_train, recompute_in_backward
+from ._ops import PointwiseConv2d, batch_norm_train, batchnorm_affine, chunk_size, pointwise_conv, recompute_in_backward
 
 __all__ = ['GlobalSelfAttention', 'content_attention', 'axial_positional_attention', 'relative_keys']
+
+# the radius of a positional attention over the whole axis: larger than any map side
+WHOLE_AXIS_RADIUS = 2 ** 30
 
 
 def content_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, norm_queries: bool = False) -> torch.Tensor:
@@ -123,8 +125,8 @@ def _positional_dense(
     scale / shift (g, 1, d_v, 1). Returns (g, H, d_v, W).
 
     Each pass aggregates as out^T = v^T L^T per line, (d_v, X') @ (X', X): the logits come out of their matmul
-    as (X, lines, X') and are read transposed, without a copy. With d_v = 8 this is 3.5x faster than L v,
-    (X, X') @ (X', d_v), whose 8-wide output starves the matmul kernel (56 x 56, 2 threads)."""
+    as (X, lines, X') and are read transposed, without a copy. With a small d_v this is faster than L v,
+    (X, X') @ (X', d_v), whose narrow output starves the matmul kernel."""
     h, g, w, dk = q_col.shape
     dv = v_col.shape[2]
     # columns: W lines of H pixels per group
@@ -217,11 +219,10 @@ class GlobalSelfAttention(nn.Module):
         self.norm_queries = norm_queries
         self.recompute = recompute
         # eval without autograd: positional logits per chunk of (image, head) groups, at most about this many
-        # elements; None: 2^20 on the CPU (4 MB of fp32 logits, cache-sized), 2^24 elsewhere (see
-        # ``_attention_inference``)
-        self.inference_chunk_numel = None
+        # elements; None: the chunk-size policy of ``_ops.chunking`` (see ``_attention_inference``)
+        self.inference_chunk_numel: Optional[int] = None
         # window radius; whole axis: no limit (the dense path covers every pair of the map)
-        self.radius = (rel_pos_length - 1) // 2 if rel_pos_length is not None else 2 ** 30
+        self.radius = (rel_pos_length - 1) // 2 if rel_pos_length is not None else WHOLE_AXIS_RADIUS
         table_len = rel_pos_length if rel_pos_length is not None else 2 * max_size - 1
         self.qkv = PointwiseConv2d(dim, 2 * dim_key + dim_out, bias=qkv_bias, **dd)
         head_key = dim_key // num_heads
@@ -311,12 +312,9 @@ class GlobalSelfAttention(nn.Module):
         """``attention`` in eval without autograd: the BatchNorm applied as an affine map while re-laying the column
         output out for the row pass, the row output added into the content output in place (three full-size copies
         fewer than ``attention``). The positional pass runs over chunks of (image, head) groups with at most
-        ``inference_chunk_numel`` logits per axis, each chunk's q / v laid out for both passes just before use:
-        on the CPU the default 2^20 (4 MB) keeps a chunk's logits in cache between the two matmuls that write
-        and read them. At 56 x 56 with d = 8 per head (batch 8, 2 threads) the positional pass takes 25-30 ms
-        in chunks of 4-8 groups against 86 ms for the whole batch at once (45 MB of logits), which lifts
-        gsa_resnet50's eval throughput from 0.6x to about 0.8x resnet50's. Other devices default to 2^24 (fewer,
-        larger kernels). Same function as ``attention`` up to float rounding."""
+        logits per axis (the chunk-size policy of ``_ops.chunking``, or ``inference_chunk_numel``), each chunk's
+        q / v laid out for both passes just before use: on the CPU a chunk's logits stay in cache between the two
+        matmuls that write and read them. Same function as ``attention`` up to float rounding."""
         b, _, h, w = x.shape
         n = self.num_heads
         dk, dv = self.dim_key // n, self.dim_out // n
@@ -329,8 +327,7 @@ class GlobalSelfAttention(nn.Module):
         scale = scale.view(1, n, 1, dv, 1).expand(b, -1, -1, -1, -1).reshape(b * n, 1, dv, 1)
         shift = shift.view(1, n, 1, dv, 1).expand(b, -1, -1, -1, -1).reshape(b * n, 1, dv, 1)
         q, v = q.reshape(b * n, dk, h, w), v.reshape(b * n, dv, h, w)
-        chunk_numel = self.inference_chunk_numel or (2 ** 20 if x.device.type == 'cpu' else 2 ** 24)
-        chunk = max(1, chunk_numel // (h * w * max(h, w)))
+        chunk = chunk_size(h * w * max(h, w), x.device, self.inference_chunk_numel)
         for i in range(0, b * n, chunk):
             j = min(i + chunk, b * n)
             q_i, v_i = q[i:j], v[i:j]

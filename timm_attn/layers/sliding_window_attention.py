@@ -23,7 +23,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from .neighbourhood import neighbour_slices
+from .san.neighbourhood import neighbour_slices
 
 __all__ = ['mirror_index', 'mirror_pad', 'sliding_window_attention', 'sliding_window_attention_plain']
 

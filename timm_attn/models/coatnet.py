@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -64,7 +63,7 @@ from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 
 from ..hub import hub_id
-from ..layers.pointwise import PointwiseConv2d, max_pool_2x2
+from ..layers._ops import PointwiseConv2d, pool_2x2_nchw, pool_2x2_nhwc
 from ..layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
 from ._builder import build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
@@ -127,18 +126,6 @@ def check_grid(x: torch.Tensor, grid_size: Tuple[int, int], reduction: int) -> N
             '({}x{} images); build the model with the img_size of the input'.format(
                 grid_size[0], grid_size[1], grid_size[0] * reduction, grid_size[1] * reduction,
                 x.shape[2], x.shape[3], x.shape[2] * reduction, x.shape[3] * reduction))
-
-
-def pool_2x2_nchw(x: torch.Tensor, pool_type: str) -> torch.Tensor:
-    if pool_type == 'max':
-        return max_pool_2x2(x)
-    return F.avg_pool2d(x, 2, 2)
-
-
-def pool_2x2_nhwc(x: torch.Tensor, pool_type: str) -> torch.Tensor:
-    n, h, w, c = x.shape
-    x = x.reshape(n, h // 2, 2, w // 2, 2, c)  # (N, H/2, 2, W/2, 2, C): 2x2 windows in dims 2 and 4
-    return x.amax((2, 4)) if pool_type == 'max' else x.mean((2, 4))
 
 
 class CoAtNetStem(nn.Module):

@@ -30,7 +30,7 @@ Placement (C = channels at that point; layerN = timm's stage, res(N+1) in the pa
     rga_resnet50:  RGA-S + RGA-C after each of layer1..layer4, as the official RGA ReID network; their
                    relation grids are the stage sizes at 224 px (56, 28, 14, 7), where the modules equal
                    the official ones; other input sizes pool the relation vectors (see
-                   ``timm_attn.layers.rga``).
+                   ``timm_attn.layers.context.rga``).
 The DANet / CCNet / ANN / OCR segmentation heads' 3x3 channel-reduction convs are left out: the modules
 act on the backbone's C = 2048 features directly.
 """
@@ -46,10 +46,10 @@ from timm.layers import NonLocalAttn
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
 
-from ..layers.asymmetric_nonlocal import FusionNonLocal
+from ..layers.context.asymmetric_nonlocal import FusionNonLocal
 from ..layers.create_attn import get_attn
-from ..layers.object_context import ObjectContext
-from ..layers.rga import RelationAwareAttention
+from ..layers.context.object_context import ObjectContext
+from ..layers.context.rga import RelationAwareAttention
 from ._builder import build_model
 
 __all__ = ['ContextResNet', 'ContextStage', 'FusionStage', 'CONTEXT_PLACEMENT']

@@ -55,7 +55,6 @@ import os
 from typing import Any, Dict, Optional, Sequence, Tuple, Type, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -65,7 +64,8 @@ from timm.models.resnet import ResNet
 
 from ..hub import hub_id
 from ..layers.global_self_attention import GlobalSelfAttention
-from ..layers.pointwise import AvgPool2x2, batchnorm_affine, pointwise_conv
+from ..layers._ops import AvgPool2x2, ConvBnFoldCache, StemMaxPool, is_avg_down_pool, is_foldable_bn, \
+    is_foldable_shortcut, pointwise_conv_by_size
 from ._builder import build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
@@ -138,7 +138,7 @@ class GSABottleneck(nn.Module):
         self.downsample = downsample
         self.stride = stride
         self.drop_path = drop_path
-        self._folded_cache = None  # eval: BN-folded 1x1 weights (not in state_dict)
+        self._fold_cache = ConvBnFoldCache()  # eval: BN-folded 1x1 weights (not in state_dict)
 
     def zero_init_last(self) -> None:
         if getattr(self.bn3, 'weight', None) is not None:
@@ -167,108 +167,37 @@ class GSABottleneck(nn.Module):
         if self.training or torch.is_grad_enabled() or isinstance(x, torch.fx.Proxy) \
                 or torch.compiler.is_compiling():
             return False
-        if self.downsample is not None and not _foldable_shortcut(self.downsample):
+        if self.downsample is not None and not is_foldable_shortcut(self.downsample):
             return False
-        return all(_foldable_bn(bn) for bn in (self.bn1, self.bn3))
+        return all(is_foldable_bn(bn) for bn in (self.bn1, self.bn3))
 
     @torch.jit.unused
     def _folded(self) -> Tuple[Any, ...]:
         """(w1, b1, w3, b3, w_down, b_down): conv1 / conv3 / the shortcut conv with their BatchNorms folded in,
-        as (out, in) matrices and biases. Cached; rebuilt when any source tensor changes (its storage or its
-        version counter: optimizer steps, load_state_dict, .to())."""
+        as (out, in) matrices and biases (cached)."""
         pairs = [(self.conv1, self.bn1), (self.conv3, self.bn3)]
         if self.downsample is not None:
             pairs.append((self.downsample[-2], self.downsample[-1]))
-        sources = [t for conv, bn in pairs for t in (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
-                   if t is not None]
-        if any(t.is_inference() for t in sources):  # no version counter: no cache
-            return _fold_pairs(pairs)
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
-        if self._folded_cache is None or self._folded_cache[0] != key:
-            self._folded_cache = (key, _fold_pairs(pairs))
-        return self._folded_cache[1]
+        folded = self._fold_cache(pairs)
+        return tuple(folded) + (None,) * (6 - len(folded))
 
     @torch.jit.unused
     def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
         """Eval forward with conv1 + bn1, conv3 + bn3 and the shortcut's conv + BN each one 1x1 conv with bias
-        (a batched matmul on the CPU for maps of 28 x 28 and more, see ``_conv1x1``); the same function as
-        ``forward`` up to float rounding."""
+        (``pointwise_conv_by_size``); the same function as ``forward`` up to float rounding."""
         w1, b1, w3, b3, wd, bd = self._folded()
         shortcut = x
         if self.downsample is not None:
-            shortcut = _conv1x1(self.downsample[0](x), wd, bd)
-        x = self.act1(_conv1x1(x, w1, b1))
+            shortcut = pointwise_conv_by_size(self.downsample[0](x), wd, bd)
+        x = self.act1(pointwise_conv_by_size(x, w1, b1))
         x = self.pool(self.attn(x))
         x = self.act2(self.drop_block(self.bn2(x)))
-        x = _conv1x1(x, w3, b3)
+        x = pointwise_conv_by_size(x, w3, b3)
         if self.se is not None:
             x = self.se(x)
         if self.drop_path is not None:
             x = self.drop_path(x)
         return self.act3(x.add_(shortcut))
-
-
-def _is_avg_down_pool(pool: nn.Module) -> bool:
-    """timm's ``avg_down`` shortcut pooling: ``nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)``."""
-    return type(pool) is nn.AvgPool2d and pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2)) \
-        and pool.padding in (0, (0, 0)) and pool.ceil_mode and not pool.count_include_pad \
-        and pool.divisor_override is None
-
-
-def _foldable_bn(bn: nn.Module) -> bool:
-    return type(bn) is nn.BatchNorm2d and bn.running_var is not None and bn.running_mean is not None
-
-
-def _foldable_shortcut(down: nn.Module) -> bool:
-    """timm's ``downsample_avg`` / ``downsample_conv`` with a 1x1 stride-1 conv: [pool,] conv, BatchNorm."""
-    if not isinstance(down, nn.Sequential) or len(down) not in (2, 3) or not _foldable_bn(down[-1]):
-        return False
-    conv = down[-2]
-    if len(down) == 3 and not isinstance(down[0], (nn.Identity, nn.AvgPool2d)):
-        return False
-    return type(conv) is nn.Conv2d and conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.groups == 1 \
-        and conv.padding == (0, 0)
-
-
-def _fold_pairs(pairs: Sequence[Tuple[nn.Conv2d, nn.BatchNorm2d]]) -> Tuple[Any, ...]:
-    out: list = []
-    for conv, bn in pairs:
-        scale, shift = batchnorm_affine(bn)
-        weight = conv.weight.flatten(1) * scale.view(-1, 1)
-        if conv.bias is not None:
-            shift = shift + conv.bias * scale
-        out += [weight.detach(), shift.detach()]
-    return tuple(out) + (None,) * (6 - len(out))
-
-
-def _conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """1x1 conv with bias: ``pointwise_conv`` (batched matmul) on maps of 28 x 28 and more, where it beats
-    oneDNN's 1x1 conv on the CPU (2 threads, batch 8, 64 -> 256 channels at 56 x 56: 24 ms against 99 ms on
-    a busy machine; about 2x on one thread); oneDNN on smaller maps, where it was as fast or faster."""
-    if x.device.type == 'cpu' and x.shape[-1] * x.shape[-2] < 784:
-        return F.conv2d(x, weight[:, :, None, None], bias)
-    return pointwise_conv(x, weight, bias)
-
-
-@register_notrace_module  # branches on the device, mode and map size: a leaf for torch.fx
-class StemMaxPool(nn.Module):
-    """``nn.MaxPool2d(3, 2, 1)`` of the stem; in eval without autograd on the CPU with even sides, the maxima
-    of strided views, rows then columns (same values; at 8 x 64 x 112 x 112 several times faster than
-    ``F.max_pool2d``). Elsewhere (and whenever gradients are needed: ties are routed differently) the
-    stock kernel."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting() or torch.is_grad_enabled() or x.device.type != 'cpu' or x.dim() != 4 \
-                or x.shape[-2] % 2 or x.shape[-1] % 2 or x.shape[-2] < 2 or x.shape[-1] < 2:
-            return F.max_pool2d(x, 3, 2, 1)
-        # out[i] = max(x[2i - 1], x[2i], x[2i + 1]), x[-1] = padding
-        odd = x[:, :, 1::2]
-        rows = torch.maximum(x[:, :, 0::2], odd)
-        rows[:, :, 1:] = torch.maximum(rows[:, :, 1:], odd[:, :, :-1])
-        odd = rows[..., 1::2]
-        out = torch.maximum(rows[..., 0::2], odd)
-        out[..., 1:] = torch.maximum(out[..., 1:], odd[..., :-1])
-        return out
 
 
 def _stage_block(max_size: int, **block_args) -> Any:
@@ -327,7 +256,7 @@ class GSAResNet(ResNet):
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             for block in stage:
                 down = block.downsample
-                if isinstance(down, nn.Sequential) and _is_avg_down_pool(down[0]):
+                if isinstance(down, nn.Sequential) and is_avg_down_pool(down[0]):
                     down[0] = AvgPool2x2()  # the same pooling; strided sums in eval on the CPU
         mp = self.maxpool
         if type(mp) is nn.MaxPool2d and (mp.kernel_size, mp.stride, mp.padding, mp.dilation, mp.ceil_mode) in (

@@ -18,7 +18,7 @@ with the SAM's phi / psi projecting to width / 16, beta to width / 4, and share_
 
 Official key names and ours (``checkpoint_filter_fn`` converts): conv_in/bn_in -> stem.conv/bn,
 conv{i}/bn{i} -> stages.{i}.conv/norm, layer{i}.{j} -> stages.{i}.blocks.{j} with bn1 -> norm1,
-sam -> attn, bn2 -> norm2 (see ``timm_attn.layers.san_attention`` for the SAM's own keys), fc -> head.fc.
+sam -> attn, bn2 -> norm2 (see ``timm_attn.layers.san.san_attention`` for the SAM's own keys), fc -> head.fc.
 """
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -33,10 +33,9 @@ from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
 from ..hub import hub_id
-from ..layers.neighbourhood import neighbourhood_padding
-from ..layers.recompute import batch_norm_train, recompute_in_backward
-from ..layers.pointwise import MaxPool2x2, PointwiseConv2d, batchnorm_affine, max_pool_2x2, pointwise_conv
-from ..layers.san_attention import PairwiseSelfAttention, PatchwiseSelfAttention
+from ..layers._ops import MaxPool2x2, PointwiseConv2d, batch_norm_train, max_pool_2x2, pointwise_bn_relu_inference, \
+    recompute_in_backward
+from ..layers.san import PairwiseSelfAttention, PatchwiseSelfAttention, neighbourhood_padding
 from ._builder import build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
@@ -76,9 +75,10 @@ class SANStem(nn.Module):
     """1x1 conv (no bias) -> BN -> ReLU at full resolution (official conv_in, bn_in), then the first
     2x2 max-pool (official: the pool that opens stage 0; here it closes the stem, as in timm's ResNets).
 
-    In eval mode without autograd the BN is folded into the conv and the batch runs image by image,
-    so the full-resolution map (64 x 224 x 224 per image, the largest of the network) is never
-    allocated for the whole batch. In training (``recompute=True``) that map is recomputed in backward.
+    In eval mode without autograd the BN is folded into the conv and the batch runs in chunks
+    (``pointwise_bn_relu_inference``), so the full-resolution map (64 x 224 x 224 per image, the largest
+    of the network) is never allocated for the whole batch. In training (``recompute=True``) that map is
+    recomputed in backward.
     """
 
     def __init__(self, in_chs: int, out_chs: int, recompute: bool = True, device=None, dtype=None):
@@ -92,11 +92,7 @@ class SANStem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting():
-            scale, shift = batchnorm_affine(self.bn)
-            weight = self.conv.weight * scale.view(-1, 1, 1, 1)
-            if torch.compiler.is_compiling():  # the compiled graph plans its own buffers
-                return max_pool_2x2(pointwise_conv(x, weight, shift).relu_())
-            return torch.cat([max_pool_2x2(pointwise_conv(xc, weight, shift).relu_()) for xc in x.split(1)])
+            return pointwise_bn_relu_inference(x, self.conv, self.bn, max_pool_2x2)
         if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
             return self._forward_recomputed(x)
         return self.pool(self.act(self.bn(self.conv(x))))

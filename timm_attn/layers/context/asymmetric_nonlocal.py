@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_bn_act import conv_bn_relu
+from .._ops import conv_bn
 
 __all__ = ['pyramid_pool', 'PyramidNonLocal', 'FusionNonLocal']
 
@@ -49,8 +49,8 @@ class _PyramidAttentionOutput(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
         if fuse == 'concat':
-            layers = [nn.Conv2d(2 * channels, channels, 1, **dd), nn.BatchNorm2d(channels, **dd)]
-            self.fusion = nn.Sequential(*layers, *([nn.ReLU(inplace=True)] if relu else []), nn.Dropout2d(drop_rate))
+            self.fusion = nn.Sequential(
+                *conv_bn(2 * channels, channels, bias=True, relu=relu, dd=dd), nn.Dropout2d(drop_rate))
         else:
             self.fusion = nn.Identity()
 
@@ -98,7 +98,7 @@ class PyramidNonLocal(_PyramidAttentionOutput):
         key_channels = key_channels or max(1, channels // 2)
         value_channels = value_channels or max(1, channels // 2)
         self.sizes = [int(s) for s in sizes]
-        self.key = conv_bn_relu(channels, key_channels, bias=True, dd=dd)  # f_key = f_query in the official code
+        self.key = conv_bn(channels, key_channels, bias=True, relu=True, dd=dd)  # f_key = f_query in the official code
         self.value = nn.Conv2d(channels, value_channels, 1, **dd)
         self._init_output(channels, value_channels, fuse, drop_rate, relu=True, dd=dd)
 
@@ -138,8 +138,8 @@ class FusionNonLocal(_PyramidAttentionOutput):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.sizes = [int(s) for s in sizes]
-        self.query = conv_bn_relu(channels, key_channels, bias=True, dd=dd)
-        self.key = conv_bn_relu(low_channels, key_channels, bias=True, dd=dd)
+        self.query = conv_bn(channels, key_channels, bias=True, relu=True, dd=dd)
+        self.key = conv_bn(low_channels, key_channels, bias=True, relu=True, dd=dd)
         self.value = nn.Conv2d(low_channels, value_channels, 1, **dd)
         self._init_output(channels, value_channels, fuse, drop_rate, relu=False, dd=dd)
 

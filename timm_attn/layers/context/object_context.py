@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from typing import Tuple
 
-from .conv_bn_act import conv_bn_relu
+from .._ops import conv_bn
 
 __all__ = ['ObjectContext']
 
@@ -62,15 +62,17 @@ class ObjectContext(nn.Module):
         self.num_regions = num_regions
         self.key_channels = key_channels
         self.aux_head = nn.Sequential(
-            conv_bn_relu(channels, mid_channels, dd=dd), nn.Conv2d(mid_channels, num_regions, 1, **dd))
-        self.pixel = conv_bn_relu(channels, mid_channels, pixel_kernel_size, dd=dd)
+            conv_bn(channels, mid_channels, relu=True, dd=dd), nn.Conv2d(mid_channels, num_regions, 1, **dd))
+        self.pixel = conv_bn(channels, mid_channels, pixel_kernel_size, relu=True, dd=dd)
         self.f_pixel = nn.Sequential(
-            conv_bn_relu(mid_channels, key_channels, dd=dd), conv_bn_relu(key_channels, key_channels, dd=dd))
+            conv_bn(mid_channels, key_channels, relu=True, dd=dd),
+            conv_bn(key_channels, key_channels, relu=True, dd=dd))
         self.f_object = nn.Sequential(
-            conv_bn_relu(mid_channels, key_channels, dd=dd), conv_bn_relu(key_channels, key_channels, dd=dd))
-        self.f_down = conv_bn_relu(mid_channels, key_channels, dd=dd)
-        self.f_up = conv_bn_relu(key_channels, mid_channels, dd=dd)
-        self.fuse = nn.Sequential(conv_bn_relu(2 * mid_channels, mid_channels, dd=dd), nn.Dropout2d(drop_rate))
+            conv_bn(mid_channels, key_channels, relu=True, dd=dd),
+            conv_bn(key_channels, key_channels, relu=True, dd=dd))
+        self.f_down = conv_bn(mid_channels, key_channels, relu=True, dd=dd)
+        self.f_up = conv_bn(key_channels, mid_channels, relu=True, dd=dd)
+        self.fuse = nn.Sequential(conv_bn(2 * mid_channels, mid_channels, relu=True, dd=dd), nn.Dropout2d(drop_rate))
         self.proj = nn.Conv2d(mid_channels, channels, 1, bias=False, **dd)
         self.norm = nn.BatchNorm2d(channels, **dd)
         nn.init.zeros_(self.norm.weight)

@@ -30,16 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_bn_act import conv_bn_relu
+from .._ops import conv_bn
 
 __all__ = ['ChannelIAU', 'SpatialIAU', 'IAU']
-
-
-def _conv_bn(in_chs: int, out_chs: int, dd, zero: bool = False) -> nn.Sequential:
-    conv, bn = nn.Conv2d(in_chs, out_chs, 1, **dd), nn.BatchNorm2d(out_chs, **dd)
-    if zero:
-        nn.init.zeros_(bn.weight)
-    return nn.Sequential(conv, bn)
 
 
 class ChannelIAU(nn.Module):
@@ -47,7 +40,7 @@ class ChannelIAU(nn.Module):
 
     def __init__(self, channels: int, device=None, dtype=None):
         super().__init__()
-        self.update = _conv_bn(channels, channels, {'device': device, 'dtype': dtype}, zero=True)
+        self.update = conv_bn(channels, channels, bias=True, zero_init=True, dd={'device': device, 'dtype': dtype})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = x.flatten(2)                                                    # (B, C, N)
@@ -64,11 +57,11 @@ class SpatialIAU(nn.Module):
         if num_parts < 2:
             raise ValueError(f'SpatialIAU needs num_parts >= 2 (each part attends to the others), got {num_parts}')
         inter = channels // 2
-        self.parts = _conv_bn(channels, num_parts, dd)
+        self.parts = conv_bn(channels, num_parts, bias=True, dd=dd)
         self.reduce = nn.Conv2d(channels, inter, 1, **dd)
-        self.relation = _conv_bn(2 * inter, 1, dd)
-        self.aggregate = conv_bn_relu(2 * inter, inter, bias=True, dd=dd)
-        self.update = _conv_bn(2 * inter, channels, dd, zero=True)
+        self.relation = conv_bn(2 * inter, 1, bias=True, dd=dd)
+        self.aggregate = conv_bn(2 * inter, inter, bias=True, relu=True, dd=dd)
+        self.update = conv_bn(2 * inter, channels, bias=True, zero_init=True, dd=dd)
 
     def forward_with_parts(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         _b, _c, _h, _w = x.shape

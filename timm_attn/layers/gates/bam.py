@@ -22,6 +22,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .._ops import conv_bn
+
 __all__ = ['BAM']
 
 
@@ -59,12 +61,11 @@ class BAM(nn.Module):
         self.channel_act = nn.ReLU(inplace=True)
         self.channel_fc2 = nn.Linear(rd, channels, **dd)
         # spatial branch: (N, C, H, W) -> (N, 1, H, W)
-        layers = [nn.Conv2d(channels, rd, 1, **dd), nn.BatchNorm2d(rd, **dd), nn.ReLU(inplace=True)]
+        layers = [*conv_bn(channels, rd, bias=True, relu=True, dd=dd)]
         for _ in range(num_dilated):
-            layers += [nn.Conv2d(rd, rd, 3, padding=dilation, dilation=dilation, **dd),
-                       nn.BatchNorm2d(rd, **dd), nn.ReLU(inplace=True)]
+            layers += conv_bn(rd, rd, 3, dilation=dilation, bias=True, relu=True, dd=dd)
         layers.append(nn.Conv2d(rd, 1, 1, **dd))
-        self.spatial = nn.Sequential(*layers)
+        self.spatial = nn.Sequential(*layers)  # keys 0, 1, ... as the official code
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mc = self.channel_fc2(self.channel_act(self.channel_norm(self.channel_fc1(x.mean((2, 3))))))

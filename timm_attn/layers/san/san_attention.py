@@ -11,7 +11,6 @@ interleaved channel groups (see ``aggregation``). Names follow the paper; the of
 names are ``conv1 = phi``, ``conv2 = psi``, ``conv3 = beta``, ``conv_w = gamma``, ``conv_p = pos_proj``,
 with ``gamma`` as ``conv_w.{0,2,3,5}`` = ``gamma.{norm1,conv1,norm2,conv2}``.
 """
-import os
 from collections import OrderedDict
 from typing import Optional, Tuple
 
@@ -20,18 +19,14 @@ from torch import nn
 
 from timm.layers import register_notrace_module
 
+from .._ops import PointwiseConv2d, batchnorm_affine, bn_relu_conv1x1, chunk_size, pointwise_conv, \
+    recompute_in_backward
 from .aggregation import aggregate_neighbours
 from .neighbourhood import check_footprint, neighbour_slices, neighbourhood_output_size, reflect_pad
-from .pointwise import PointwiseConv2d, batchnorm_affine, pointwise_conv
-from .bn_relu_conv import bn_relu_conv1x1
-from .recompute import recompute_in_backward
 from .relation import gather_neighbours, pairwise_relation, \
     patchwise_relation, relation_channels
 
 __all__ = ['PairwiseSelfAttention', 'PatchwiseSelfAttention', 'position_grid']
-
-
-_INFERENCE_CHUNK_NUMEL = int(os.environ.get('TIMM_ATTN_CHUNK_NUMEL', 2 ** 21))
 
 
 def position_grid(h: int, w: int, device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None):
@@ -67,7 +62,7 @@ class _SelfAttention(nn.Module):
         self.dilation = dilation
         self.weight_chs = out_chs // share_planes
         self.recompute_weights = recompute_weights
-        self.inference_chunk_numel = _INFERENCE_CHUNK_NUMEL
+        self.inference_chunk_numel: Optional[int] = None  # None: the chunk-size policy of ``_ops.chunking``
         self.phi = PointwiseConv2d(in_chs, rel_chs, **dd)
         self.psi = PointwiseConv2d(in_chs, rel_chs, **dd)
         self.beta = PointwiseConv2d(in_chs, out_chs, **dd)
@@ -138,12 +133,10 @@ class _SelfAttention(nn.Module):
     @torch.jit.unused
     def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
         if self._use_inference_path(x) and x.shape[0] > 1 and not torch.compiler.is_compiling():
-            # Without autograd, images are independent (BN is in eval mode): run the batch in chunks whose
-            # (C', k*k, H*W) temporaries stay small enough to be reused by the allocator and stay in cache.
-            # On the CPU, fresh multi-MB buffers cost more in page faults than the arithmetic done in them.
-            # (Not under torch.compile: the compiled graph plans its own buffers, and chunks would make
-            # the batch dimension dynamic.)
-            chunk = max(1, self.inference_chunk_numel // (self._temporaries_per_position() * x.shape[-2] * x.shape[-1]))
+            # Without autograd, images are independent (BN is in eval mode): run the batch in chunks of
+            # (C', k*k, H*W) temporaries (``_ops.chunking``; not under torch.compile)
+            chunk = chunk_size(
+                self._temporaries_per_position() * x.shape[-2] * x.shape[-1], x.device, self.inference_chunk_numel)
             if chunk < x.shape[0]:
                 return torch.cat([self._attend(xc) for xc in x.split(chunk)], dim=0)
         return self._attend(x)

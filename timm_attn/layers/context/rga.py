@@ -36,16 +36,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_bn_act import conv_bn_relu
+from .._ops import conv_bn
 
 __all__ = ['RelationAwareAttention']
 
 
 def _attention_net(in_chs: int, down_ratio: int, dd) -> nn.Sequential:
+    """W: 1x1 conv -> BN -> ReLU -> 1x1 conv to 1 -> BN (keys 0..4, as the official ``nn.Sequential``)."""
     hidden = max(1, in_chs // down_ratio)
-    return nn.Sequential(
-        nn.Conv2d(in_chs, hidden, 1, bias=False, **dd), nn.BatchNorm2d(hidden, **dd), nn.ReLU(),
-        nn.Conv2d(hidden, 1, 1, bias=False, **dd), nn.BatchNorm2d(1, **dd))
+    return nn.Sequential(*conv_bn(in_chs, hidden, relu=True, inplace=False, dd=dd), *conv_bn(hidden, 1, dd=dd))
+
+
+def _branch(node_chs: int, embed_chs: int, relation_chs: int, relation_embed_chs: int, down_ratio: int, dd):
+    """One RGA branch's (theta, phi, gx, gg, W): 1x1 conv (no bias) + BN + ReLU embeddings of the node features
+    (``node_chs`` -> ``embed_chs``) and of the relation features (``relation_chs`` -> ``relation_embed_chs``), and
+    the attention net W. ReLU not in place (``nn.ReLU()``), as in the official code."""
+    def embed(in_chs: int, out_chs: int) -> nn.Sequential:
+        return conv_bn(in_chs, out_chs, relu=True, inplace=False, dd=dd)
+    return (embed(node_chs, embed_chs), embed(node_chs, embed_chs), embed(node_chs, embed_chs),
+            embed(relation_chs, relation_embed_chs), _attention_net(1 + relation_embed_chs, down_ratio, dd))
 
 
 class RelationAwareAttention(nn.Module):
@@ -84,19 +93,12 @@ class RelationAwareAttention(nn.Module):
         num_pos = size[0] * size[1]
         inter_c = max(1, channels // channel_ratio)
         inter_s = max(1, num_pos // spatial_ratio)
-        # embeddings: 1x1 conv (no bias) + BN + ReLU (not in-place: nn.ReLU() as in the official code)
-        if use_spatial:
-            self.theta_spatial = conv_bn_relu(channels, inter_c, inplace=False, dd=dd)
-            self.phi_spatial = conv_bn_relu(channels, inter_c, inplace=False, dd=dd)
-            self.gx_spatial = conv_bn_relu(channels, inter_c, inplace=False, dd=dd)
-            self.gg_spatial = conv_bn_relu(2 * num_pos, inter_s, inplace=False, dd=dd)
-            self.W_spatial = _attention_net(1 + inter_s, down_ratio, dd)
-        if use_channel:
-            self.theta_channel = conv_bn_relu(num_pos, inter_s, inplace=False, dd=dd)
-            self.phi_channel = conv_bn_relu(num_pos, inter_s, inplace=False, dd=dd)
-            self.gx_channel = conv_bn_relu(num_pos, inter_s, inplace=False, dd=dd)
-            self.gg_channel = conv_bn_relu(2 * channels, inter_c, inplace=False, dd=dd)
-            self.W_channel = _attention_net(1 + inter_c, down_ratio, dd)
+        if use_spatial:  # nodes: the positions (C-vectors); relations to the P pooled positions, in and out
+            self.theta_spatial, self.phi_spatial, self.gx_spatial, self.gg_spatial, self.W_spatial = _branch(
+                channels, inter_c, 2 * num_pos, inter_s, down_ratio, dd)
+        if use_channel:  # nodes: the channels (P-vectors); relations to the C channels, in and out
+            self.theta_channel, self.phi_channel, self.gx_channel, self.gg_channel, self.W_channel = _branch(
+                num_pos, inter_s, 2 * channels, inter_c, down_ratio, dd)
 
     def spatial_attention(self, x: torch.Tensor) -> torch.Tensor:
         """RGA-S weights (B, 1, H, W)."""
