@@ -5,14 +5,16 @@ the wrong shape with the raw exception of the library that hit it (often without
 Every family builds through ``build_model`` so that these become one ``PretrainedWeightsError``
 naming the model, the repo (or file) and what to do; the original exception stays chained.
 """
+from dataclasses import asdict
 from typing import Any, Dict, Iterator
 
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg
 from timm.models._builder import resolve_pretrained_cfg
 
 from ._checkpoint import CheckpointMismatchError
 
-__all__ = ['PretrainedWeightsError', 'build_model', 'describe_weights_failure']
+__all__ = ['PretrainedWeightsError', 'build_model', 'base_cfg', 'cfg_kwargs', 'describe_weights_failure']
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -83,3 +85,18 @@ def build_model(model_cls, variant: str, pretrained: bool = False, **kwargs):
         if any(isinstance(c, CheckpointMismatchError) for c in _chain(e)):
             raise CheckpointMismatchError(message) from e
         raise PretrainedWeightsError(message) from e
+
+
+def cfg_kwargs(cfg: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """A variant's config dataclass (``model_cfgs[name]``) as constructor arguments, the caller's own on top."""
+    return dict(asdict(cfg), **kwargs)
+
+
+def base_cfg(**kwargs) -> Dict[str, Any]:
+    """The pretrained-cfg fields every family shares (ImageNet-1k at 224, stride 32, 0.875 crop, bilinear);
+    each family's ``_cfg`` adds its own."""
+    return {
+        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'crop_pct': 0.875,
+        'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
+        **kwargs,
+    }

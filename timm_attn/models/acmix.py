@@ -16,13 +16,13 @@ cyclically shifted map; ``x = rate1 * proj(window_attention) + rate2 * conv_path
 Official Swin checkpoints (``{'model': ...}``, original Swin key names) are converted by timm's own
 Swin filter; the ACmix keys (``attn.fc``, ``attn.dep_conv``, ``attn.rate1/2``) keep their names.
 """
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import calculate_drop_path_rates, register_notrace_module
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
@@ -31,11 +31,37 @@ from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, 
 
 from ..hub import hub_id
 from ..layers.acmix import ACmix, shift_kernels
-from ._builder import build_model
+from ._builder import base_cfg, build_model, cfg_kwargs
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
-__all__ = ['ACmixBottleneck', 'ACmixResNet', 'WindowAttentionACmix', 'ACmixSwinTransformerBlock',
-           'ACmixSwinTransformer']
+__all__ = ['ACmixBottleneck', 'ACmixResNet', 'ACmixResNetCfg', 'WindowAttentionACmix', 'ACmixSwinTransformerBlock',
+           'ACmixSwinTransformer', 'ACmixSwinCfg']
+
+
+@dataclass(frozen=True)
+class ACmixResNetCfg:
+    """One ACmix-ResNet: bottlenecks per stage."""
+    layers: Tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ACmixSwinCfg:
+    """One ACmix Swin Transformer (Swin-T / Swin-S with the official drop-path rates)."""
+    depths: Tuple[int, ...]
+    drop_path_rate: float
+    num_heads: Tuple[int, ...] = (3, 6, 12, 24)
+    embed_dim: int = 96
+    patch_size: int = 4
+    window_size: int = 7
+
+
+model_cfgs = dict(
+    acmix_resnet26=ACmixResNetCfg(layers=(1, 2, 4, 1)),
+    acmix_resnet38=ACmixResNetCfg(layers=(2, 3, 5, 2)),
+    acmix_resnet50=ACmixResNetCfg(layers=(3, 4, 6, 3)),
+    acmix_swin_tiny_patch4_window7_224=ACmixSwinCfg(depths=(2, 2, 6, 2), drop_path_rate=0.2),
+    acmix_swin_small_patch4_window7_224=ACmixSwinCfg(depths=(2, 2, 18, 2), drop_path_rate=0.3),
+)
 
 
 class ACmixBottleneck(Bottleneck):
@@ -308,11 +334,16 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[s
 
 
 def _create_acmix_resnet(variant: str, pretrained: bool = False, **kwargs) -> ACmixResNet:
-    return build_model(ACmixResNet, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+    return build_model(
+        ACmixResNet, variant, pretrained,
+        pretrained_filter_fn=checkpoint_filter_fn,
+        **cfg_kwargs(model_cfgs[variant], kwargs),
+    )
 
 
 def _create_acmix_swin(variant: str, pretrained: bool = False, **kwargs) -> ACmixSwinTransformer:
-    out_indices = kwargs.pop('out_indices', tuple(range(len(kwargs.get('depths', (2, 2, 6, 2))))))
+    kwargs = cfg_kwargs(model_cfgs[variant], kwargs)
+    out_indices = kwargs.pop('out_indices', tuple(range(len(kwargs['depths']))))
     return build_model(
         ACmixSwinTransformer, variant, pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,
@@ -322,14 +353,10 @@ def _create_acmix_swin(variant: str, pretrained: bool = False, **kwargs) -> ACmi
 
 
 def _cfg(**kwargs) -> Dict[str, Any]:
-    return {
-        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7),
-        'crop_pct': 0.875, 'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
-        'first_conv': 'conv1', 'classifier': 'fc', 'license': 'unknown',
-        'paper_ids': 'arXiv:2111.14556', 'paper_name': 'On the Integration of Self-Attention and Convolution',
-        'origin_url': 'https://github.com/LeapLabTHU/ACmix',
-        **kwargs,
-    }
+    return base_cfg(**{
+        'first_conv': 'conv1', 'classifier': 'fc', 'license': 'unknown', 'paper_ids': 'arXiv:2111.14556',
+        'paper_name': 'On the Integration of Self-Attention and Convolution',
+        'origin_url': 'https://github.com/LeapLabTHU/ACmix', **kwargs})
 
 
 def _swin_cfg(**kwargs) -> Dict[str, Any]:
@@ -379,32 +406,28 @@ strictly into this model and writes `model.safetensors`:
 @register_model
 def acmix_resnet26(pretrained: bool = False, **kwargs) -> ACmixResNet:
     """ACmix-ResNet-26 ([1, 2, 4, 1] bottlenecks), 10.49M params."""
-    return _create_acmix_resnet('acmix_resnet26', pretrained, **dict(dict(layers=(1, 2, 4, 1)), **kwargs))
+    return _create_acmix_resnet('acmix_resnet26', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def acmix_resnet38(pretrained: bool = False, **kwargs) -> ACmixResNet:
     """ACmix-ResNet-38 ([2, 3, 5, 2] bottlenecks), 14.41M params."""
-    return _create_acmix_resnet('acmix_resnet38', pretrained, **dict(dict(layers=(2, 3, 5, 2)), **kwargs))
+    return _create_acmix_resnet('acmix_resnet38', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def acmix_resnet50(pretrained: bool = False, **kwargs) -> ACmixResNet:
     """ACmix-ResNet-50 ([3, 4, 6, 3] bottlenecks), 18.33M params."""
-    return _create_acmix_resnet('acmix_resnet50', pretrained, **dict(dict(layers=(3, 4, 6, 3)), **kwargs))
+    return _create_acmix_resnet('acmix_resnet50', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def acmix_swin_tiny_patch4_window7_224(pretrained: bool = False, **kwargs) -> ACmixSwinTransformer:
     """ACmix Swin-T @ 224, 28.65M params (official drop_path 0.2)."""
-    model_args = dict(patch_size=4, window_size=7, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
-                      drop_path_rate=0.2)
-    return _create_acmix_swin('acmix_swin_tiny_patch4_window7_224', pretrained, **dict(model_args, **kwargs))
+    return _create_acmix_swin('acmix_swin_tiny_patch4_window7_224', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def acmix_swin_small_patch4_window7_224(pretrained: bool = False, **kwargs) -> ACmixSwinTransformer:
     """ACmix Swin-S @ 224, 50.35M params (official drop_path 0.3)."""
-    model_args = dict(patch_size=4, window_size=7, embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24),
-                      drop_path_rate=0.3)
-    return _create_acmix_swin('acmix_swin_small_patch4_window7_224', pretrained, **dict(model_args, **kwargs))
+    return _create_acmix_swin('acmix_swin_small_patch4_window7_224', pretrained=pretrained, **kwargs)

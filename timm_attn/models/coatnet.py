@@ -50,23 +50,22 @@ checkpoint trained at another size bilinearly (the paper's fine-tuning at 384 / 
 """
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, calculate_drop_path_rates, \
-    get_device_dtype, register_notrace_function, to_2tuple, trunc_normal_
+    register_notrace_function, to_2tuple, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
-from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 
 from ..hub import hub_id
 from ..layers._ops import PointwiseConv2d, pool_2x2_nchw, pool_2x2_nhwc
 from ..layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
-from ._builder import build_model
+from ._builder import base_cfg, build_model
 from ._checkpoint import check_state_dict, unwrap_state_dict
+from ._stages import StageNet
 
 __all__ = ['CoAtNet', 'CoAtNetCfg', 'CoAtNetStem', 'MBConvBlock', 'TransformerBlock', 'CoAtNetStage']
 
@@ -309,7 +308,7 @@ class CoAtNetStage(nn.Module):
         return x
 
 
-class CoAtNet(nn.Module):
+class CoAtNet(StageNet):
     """CoAtNet classifier.
 
     Args:
@@ -391,6 +390,7 @@ class CoAtNet(nn.Module):
             self.feature_info.append(dict(num_chs=prev_chs, reduction=reduction, module=f'stages.{i}'))
         self.stages = nn.Sequential(*stages)
 
+        self.norm = nn.Identity()  # the blocks are pre-norm: the final LayerNorm is the head's
         self.num_features = self.head_hidden_size = prev_chs
         self.head = NormMlpClassifierHead(
             prev_chs, num_classes, hidden_size=prev_chs if head_hidden else None, pool_type=global_pool,
@@ -415,97 +415,11 @@ class CoAtNet(nn.Module):
     def no_weight_decay(self) -> set:
         return {n for n, _ in self.named_parameters() if n.endswith('relative_position_bias_table')}
 
-    @torch.jit.ignore
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
-        return dict(
-            stem=r'^stem',
-            blocks=r'^stages\.(\d+)' if coarse else [(r'^stages\.(\d+)\.blocks\.(\d+)', None)],
-        )
-
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-        for s in self.stages:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None, reset_other: bool = False) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, reset_other=reset_other, **get_device_dtype(self))
-
-    def forward_intermediates(
-            self,
-            x: torch.Tensor,
-            indices: Optional[Union[int, List[int]]] = None,
-            norm: bool = False,
-            stop_early: bool = False,
-            output_fmt: str = 'NCHW',
-            intermediates_only: bool = False,
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
-        """Forward features that returns the outputs of the levels picked by ``indices`` (0: stem, 1..4: S1..S4).
-
-        Args:
-            x: input images.
-            indices: last n levels if int, all if None, these levels if a sequence.
-            norm: apply the head's LayerNorm to the last stage's output when it is taken.
-            stop_early: stop after the last level asked for.
-            output_fmt: only 'NCHW'.
-            intermediates_only: return only the intermediates.
-        """
-        if output_fmt != 'NCHW':
-            raise ValueError(f"CoAtNet intermediates are NCHW, got output_fmt={output_fmt!r}")
-        check_coatnet_input(x, self.in_chans, self.img_size)
-        take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
-        intermediates = []
-        x = self.stem(x.contiguous(memory_format=torch.channels_last))  # as forward_features
-        if 0 in take_indices:
-            intermediates.append(x)
-        last_idx = len(self.stages)
-        if torch.jit.is_scripting() or not stop_early:
-            stages = self.stages
-        else:
-            stages = self.stages[:max_index]
-        feat_idx = 0
-        for stage in stages:
-            feat_idx += 1
-            x = stage(x)
-            if feat_idx in take_indices:
-                intermediates.append(self.head.norm(x) if norm and feat_idx == last_idx else x)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
-
-    def prune_intermediate_layers(
-            self,
-            indices: Union[int, List[int]] = 1,
-            prune_norm: bool = False,
-            prune_head: bool = True,
-    ) -> List[int]:
-        """Drop the stages after the last level ``indices`` needs (and the head)."""
-        take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
-        prune_end = max_index < len(self.stages)
-        self.stages = self.stages[:max_index]
-        if prune_end:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
-        if prune_head or prune_end or prune_norm:
-            self.reset_classifier(0, '', reset_other=prune_norm or prune_end)
-        return take_indices
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         check_coatnet_input(x, self.in_chans, self.img_size)
         # channels_last memory: oneDNN's depthwise / 3x3 convs are 2-7x faster on it than on NCHW (CPU),
         # the 1x1 convs become one matmul, and the Transformer stages' (N, H, W, C) view is free
-        x = self.stem(x.contiguous(memory_format=torch.channels_last))
-        return self.stages(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        return self.stem(x.contiguous(memory_format=torch.channels_last))
 
 
 def checkpoint_filter_fn(state_dict: Dict[str, Any], model: CoAtNet) -> Dict[str, torch.Tensor]:
@@ -531,10 +445,9 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: CoAtNet) -> Dict[str
 
 
 def _create_coatnet(variant: str, pretrained: bool = False, **kwargs) -> CoAtNet:
-    arch = variant.split('.')[0]
     return build_model(
         CoAtNet, variant, pretrained,
-        cfg=model_cfgs[arch],
+        model_cfg=model_cfgs[variant],
         pretrained_filter_fn=checkpoint_filter_fn,
         feature_cfg=dict(out_indices=(0, 1, 2, 3, 4), flatten_sequential=True),
         **kwargs,
@@ -542,17 +455,12 @@ def _create_coatnet(variant: str, pretrained: bool = False, **kwargs) -> CoAtNet
 
 
 def _cfg(size: int = 224, **kwargs) -> Dict[str, Any]:
-    return {
-        'num_classes': 1000, 'input_size': (3, size, size), 'pool_size': (size // 32, size // 32),
-        'fixed_input_size': True,
-        'crop_pct': 0.875 if size == 224 else 1.0, 'crop_mode': 'center', 'interpolation': 'bicubic',
-        'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
-        'first_conv': 'stem.conv1', 'classifier': 'head.fc', 'license': 'apache-2.0',
-        'paper_ids': 'arXiv:2106.04803',
-        'paper_name': 'CoAtNet: Marrying Convolution and Attention for All Data Sizes',
-        'origin_url': 'https://arxiv.org/abs/2106.04803',
-        **kwargs,
-    }
+    return base_cfg(
+        input_size=(3, size, size), pool_size=(size // 32, size // 32), fixed_input_size=True,
+        crop_pct=0.875 if size == 224 else 1.0, crop_mode='center', interpolation='bicubic',
+        first_conv='stem.conv1', classifier='head.fc', license='apache-2.0', paper_ids='arXiv:2106.04803',
+        paper_name='CoAtNet: Marrying Convolution and Attention for All Data Sizes',
+        origin_url='https://arxiv.org/abs/2106.04803', **kwargs)
 
 
 # ImageNet top-1 from the paper's Table 4: (model, tag) -> (input size, top-1)

@@ -52,12 +52,12 @@ largest tensors at 56 x 56.
 import functools
 import math
 import os
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple, Type, Union
 
 import torch
 from torch import nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import create_attn, register_notrace_module, to_2tuple
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import ResNet
@@ -66,13 +66,35 @@ from ..hub import hub_id
 from ..layers.global_self_attention import GlobalSelfAttention
 from ..layers._ops import AvgPool2x2, ConvBnFoldCache, StemMaxPool, is_avg_down_pool, is_foldable_bn, \
     is_foldable_shortcut, pointwise_conv_by_size
-from ._builder import build_model
+from ._builder import base_cfg, build_model, cfg_kwargs
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
-__all__ = ['GSAResNet', 'GSABottleneck']
+__all__ = ['GSAResNet', 'GSAResNetCfg', 'GSABottleneck']
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+
+@dataclass(frozen=True)
+class GSAResNetCfg:
+    """One GSA-ResNet: blocks per stage; CIFAR variants (32x32 inputs) have the 3x3 stride-1 stem without
+    pooling and positional tables sized for 32x32 (100 classes: their pretrained cfg's)."""
+    layers: Tuple[int, int, int, int]
+    cifar_stem: bool = False
+    img_size: int = 224
+
+
+model_cfgs = dict(
+    gsa_resnet26=GSAResNetCfg(layers=(1, 2, 4, 1)),
+    gsa_resnet38=GSAResNetCfg(layers=(2, 3, 5, 2)),
+    gsa_resnet50=GSAResNetCfg(layers=(3, 4, 6, 3)),
+    gsa_resnet101=GSAResNetCfg(layers=(3, 4, 23, 3)),
+    gsa_resnet26_cifar=GSAResNetCfg(layers=(1, 2, 4, 1), cifar_stem=True, img_size=32),
+    gsa_resnet38_cifar=GSAResNetCfg(layers=(2, 3, 5, 2), cifar_stem=True, img_size=32),
+    gsa_resnet50_cifar=GSAResNetCfg(layers=(3, 4, 6, 3), cifar_stem=True, img_size=32),
+    gsa_resnet101_cifar=GSAResNetCfg(layers=(3, 4, 23, 3), cifar_stem=True, img_size=32),
+)
+_IMAGENET_NAMES = [name for name, cfg in model_cfgs.items() if not cfg.cifar_stem]
 
 
 @register_notrace_module  # eval fast path (folded BatchNorms): a leaf for torch.fx, so traced graphs match eager
@@ -293,19 +315,15 @@ def _create_gsa(variant: str, pretrained: bool = False, **kwargs) -> GSAResNet:
     return build_model(
         GSAResNet, variant, pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,
-        **kwargs,
+        **cfg_kwargs(model_cfgs[variant], kwargs),
     )
 
 
 def _cfg(**kwargs) -> Dict[str, Any]:
-    return {
-        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7),
-        'crop_pct': 0.875, 'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
-        'first_conv': 'conv1', 'classifier': 'fc', 'license': 'mit',
-        'paper_ids': 'arXiv:2010.03019', 'paper_name': 'Global Self-Attention Networks for Image Recognition',
-        'origin_url': 'https://arxiv.org/abs/2010.03019',
-        **kwargs,
-    }
+    return base_cfg(
+        first_conv='conv1', classifier='fc', license='mit', paper_ids='arXiv:2010.03019',
+        paper_name='Global Self-Attention Networks for Image Recognition',
+        origin_url='https://arxiv.org/abs/2010.03019', **kwargs)
 
 
 def _cifar_cfg(**kwargs) -> Dict[str, Any]:
@@ -313,19 +331,17 @@ def _cifar_cfg(**kwargs) -> Dict[str, Any]:
                 mean=CIFAR100_MEAN, std=CIFAR100_STD, **kwargs)
 
 
-_DEPTHS = {'gsa_resnet26': (1, 2, 4, 1), 'gsa_resnet38': (2, 3, 5, 2), 'gsa_resnet50': (3, 4, 6, 3),
-           'gsa_resnet101': (3, 4, 23, 3)}
 _NOTE = ('no result in the parts of the paper available here (abstract: GSA-ResNet-50 +1.6% top-1 over '
          'ResNet-50 with fewer parameters and FLOPs, per a secondary source)',)
 
 default_cfgs = generate_default_cfgs({
     **{f'{name}.in1k': _cfg(hf_hub_id=hub_id(f'{name}.in1k'), hf_hub_filename='model.safetensors', notes=_NOTE)
-       for name in _DEPTHS},
+       for name in _IMAGENET_NAMES},
     **{f'{name}_cifar.cifar100': _cifar_cfg(
         hf_hub_id=hub_id(f'{name}_cifar.cifar100'), hf_hub_filename='model.safetensors',
         notes=('no per-model result in the parts of the paper available here (abstract: GSA networks '
                'outperform convolution-based networks on CIFAR-100)',))
-       for name in _DEPTHS},
+       for name in _IMAGENET_NAMES},
 })
 
 
@@ -371,57 +387,49 @@ network, stated in the file. Until a repo is published, `pretrained=True` fails 
 )
 
 
-def _gsa(name: str, pretrained: bool, cifar: bool = False, **kwargs) -> GSAResNet:
-    model_args = dict(layers=_DEPTHS[name])
-    if cifar:
-        model_args.update(cifar_stem=True, img_size=32, num_classes=100)
-        name = f'{name}_cifar'
-    return _create_gsa(name, pretrained=pretrained, **dict(model_args, **kwargs))
-
-
 @register_model
 def gsa_resnet26(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-26 [1, 2, 4, 1]."""
-    return _gsa('gsa_resnet26', pretrained, **kwargs)
+    return _create_gsa('gsa_resnet26', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet38(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-38 [2, 3, 5, 2]."""
-    return _gsa('gsa_resnet38', pretrained, **kwargs)
+    return _create_gsa('gsa_resnet38', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet50(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-50 [3, 4, 6, 3]."""
-    return _gsa('gsa_resnet50', pretrained, **kwargs)
+    return _create_gsa('gsa_resnet50', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet101(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-101 [3, 4, 23, 3]."""
-    return _gsa('gsa_resnet101', pretrained, **kwargs)
+    return _create_gsa('gsa_resnet101', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet26_cifar(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-26 for 32x32 inputs (3x3 stride-1 stem, no stem pooling), 100 classes."""
-    return _gsa('gsa_resnet26', pretrained, cifar=True, **kwargs)
+    return _create_gsa('gsa_resnet26_cifar', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet38_cifar(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-38 for 32x32 inputs (3x3 stride-1 stem, no stem pooling), 100 classes."""
-    return _gsa('gsa_resnet38', pretrained, cifar=True, **kwargs)
+    return _create_gsa('gsa_resnet38_cifar', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet50_cifar(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-50 for 32x32 inputs (3x3 stride-1 stem, no stem pooling), 100 classes."""
-    return _gsa('gsa_resnet50', pretrained, cifar=True, **kwargs)
+    return _create_gsa('gsa_resnet50_cifar', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def gsa_resnet101_cifar(pretrained: bool = False, **kwargs) -> GSAResNet:
     """GSA-ResNet-101 for 32x32 inputs (3x3 stride-1 stem, no stem pooling), 100 classes."""
-    return _gsa('gsa_resnet101', pretrained, cifar=True, **kwargs)
+    return _create_gsa('gsa_resnet101_cifar', pretrained=pretrained, **kwargs)

@@ -21,23 +21,52 @@ implementation has 31.81M / 6.27 GMACs and 52.47M / 10.53 GMACs at 224 (tests/te
 Attention-92 has 1.2M (2.3%) more parameters than the paper's table with the layout of the port; the
 difference is not explained by the paper's text (the Caffe prototxt was not available to check).
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, get_device_dtype
+from timm.layers import BatchNormAct2d, ClassifierHead
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
-from timm.models._features import feature_take_indices
 
 from ..layers.residual_attention import PreActBottleneck, ResidualAttentionModule
-from ._builder import build_model
+from ._builder import base_cfg, build_model, cfg_kwargs
+from ._stages import StageNet
 
-__all__ = ['ResidualAttentionNet']
+__all__ = ['ResidualAttentionNet', 'ResidualAttentionNetCfg', 'ResidualAttentionStage']
 
 
-class ResidualAttentionNet(nn.Module):
+@dataclass(frozen=True)
+class ResidualAttentionNetCfg:
+    """One Residual Attention Network: attention modules in stages 0, 1, 2 (paper Table 2)."""
+    attn_modules: Tuple[int, int, int]
+
+
+model_cfgs = dict(
+    resattnet56=ResidualAttentionNetCfg(attn_modules=(1, 1, 1)),
+    resattnet92=ResidualAttentionNetCfg(attn_modules=(1, 2, 3)),
+)
+
+
+class ResidualAttentionStage(nn.Sequential):
+    """The units and attention modules of one stage, in order (keys ``<j>.*``); with ``grad_checkpointing``
+    each is recomputed in backward."""
+
+    def __init__(self, *blocks: nn.Module):
+        super().__init__(*blocks)
+        self.grad_checkpointing = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return checkpoint_seq(self, x)
+        for block in self:
+            x = block(x)
+        return x
+
+
+
+class ResidualAttentionNet(StageNet):
     """Residual Attention Network.
 
     Args:
@@ -47,6 +76,7 @@ class ResidualAttentionNet(nn.Module):
         stem_chs: channels of the 7x7 stem conv.
         num_classes, in_chans, global_pool, drop_rate: as in timm.
     """
+    stage_groups = ((r'(\d+)', None),)  # a stage is its sequence of units / attention modules
 
     def __init__(
             self,
@@ -83,13 +113,13 @@ class ResidualAttentionNet(nn.Module):
                 blocks += [ResidualAttentionModule(width, mask_depths[i], **dd) for _ in range(attn_modules[i])]
             else:
                 blocks += [PreActBottleneck(width, width, **dd) for _ in range(2)]
-            stages.append(nn.Sequential(*blocks))
+            stages.append(ResidualAttentionStage(*blocks))
             prev = width
             self.feature_info.append(dict(num_chs=width, reduction=4 * 2 ** i, module=f'stages.{i}'))
         self.stages = nn.Sequential(*stages)
         self.num_features = self.head_hidden_size = prev
-        self.norm = nn.BatchNorm2d(prev, **dd)  # pre-activation network: the last unit's output is normalised here
-        self.act = nn.ReLU(inplace=True)
+        # pre-activation network: the last unit's output is normalised here (BN -> ReLU)
+        self.norm = BatchNormAct2d(prev, act_layer=nn.ReLU, **dd)
         self.head = ClassifierHead(prev, num_classes, pool_type=global_pool, drop_rate=drop_rate, **dd)
         self.init_weights()
 
@@ -99,112 +129,20 @@ class ResidualAttentionNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
 
-    @torch.jit.ignore
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
-        return dict(
-            stem=r'^stem',
-            blocks=r'^stages\.(\d+)' if coarse else [
-                (r'^stages\.(\d+)\.(\d+)', None),
-                (r'^norm', (99999,)),
-            ],
-        )
-
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes, pool_type=global_pool, **get_device_dtype(self))
-
-    def forward_intermediates(
-            self,
-            x: torch.Tensor,
-            indices: Optional[Union[int, List[int]]] = None,
-            norm: bool = False,
-            stop_early: bool = False,
-            output_fmt: str = 'NCHW',
-            intermediates_only: bool = False,
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
-        """Forward features that returns the outputs of the stages picked by ``indices``.
-
-        Args:
-            x: input images.
-            indices: last n stages if int, all if None, these stages if a sequence.
-            norm: apply the final BN + ReLU to the last stage's intermediate.
-            stop_early: stop after the last stage asked for.
-            output_fmt: only 'NCHW'.
-            intermediates_only: return only the intermediates.
-        """
-        if output_fmt != 'NCHW':
-            raise ValueError(f"Residual Attention Network intermediates are NCHW, got output_fmt={output_fmt!r}")
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        last_idx = len(self.stages) - 1
-        intermediates = []
-        x = self.stem(x)
-        stages = self.stages[:max_index + 1] if stop_early else self.stages
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i in take_indices:
-                intermediates.append(self.act(self.norm(x)) if norm and i == last_idx else x)
-        if intermediates_only:
-            return intermediates
-        if len(stages) == len(self.stages):
-            x = self.act(self.norm(x))
-        return x, intermediates
-
-    def prune_intermediate_layers(
-            self,
-            indices: Union[int, List[int]] = 1,
-            prune_norm: bool = False,
-            prune_head: bool = True,
-    ) -> List[int]:
-        """Drop the stages after the last one ``indices`` needs (and the norm / head)."""
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        self.stages = self.stages[:max_index + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-            self.act = nn.Identity()
-        if prune_head:
-            self.reset_classifier(0, '')
-        return take_indices
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            x = checkpoint_seq(self.stages, x)
-        else:
-            x = self.stages(x)
-        return self.act(self.norm(x))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_resattnet(variant: str, pretrained: bool = False, **kwargs) -> ResidualAttentionNet:
     return build_model(
         ResidualAttentionNet, variant, pretrained,
         feature_cfg=dict(out_indices=(0, 1, 2, 3), flatten_sequential=True),
-        **kwargs,
+        **cfg_kwargs(model_cfgs[variant], kwargs),
     )
 
 
 def _cfg(**kwargs) -> Dict[str, Any]:
-    return {
-        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'crop_pct': 0.875,
-        'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
-        'first_conv': 'stem.conv', 'classifier': 'head.fc',
-        'paper_ids': 'arXiv:1704.06904', 'paper_name': 'Residual Attention Network for Image Classification',
-        'origin_url': 'https://github.com/fwang91/residual-attention-network',
-        **kwargs,
-    }
+    return base_cfg(
+        first_conv='stem.conv', classifier='head.fc', paper_ids='arXiv:1704.06904',
+        paper_name='Residual Attention Network for Image Classification',
+        origin_url='https://github.com/fwang91/residual-attention-network', **kwargs)
 
 
 # no pretrained weights (the official release is Caffe, Attention-92 only): untagged cfgs
@@ -217,10 +155,10 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def resattnet56(pretrained: bool = False, **kwargs) -> ResidualAttentionNet:
     """Attention-56: one attention module per stage (stages 0-2)."""
-    return _create_resattnet('resattnet56', pretrained, **dict(dict(attn_modules=(1, 1, 1)), **kwargs))
+    return _create_resattnet('resattnet56', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def resattnet92(pretrained: bool = False, **kwargs) -> ResidualAttentionNet:
     """Attention-92: 1, 2 and 3 attention modules in stages 0-2."""
-    return _create_resattnet('resattnet92', pretrained, **dict(dict(attn_modules=(1, 2, 3)), **kwargs))
+    return _create_resattnet('resattnet92', pretrained=pretrained, **kwargs)

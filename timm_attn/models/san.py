@@ -21,27 +21,45 @@ conv{i}/bn{i} -> stages.{i}.conv/norm, layer{i}.{j} -> stages.{i}.blocks.{j} wit
 sam -> attn, bn2 -> norm2 (see ``timm_attn.layers.san.san_attention`` for the SAM's own keys), fc -> head.fc.
 """
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, get_device_dtype, \
-    register_notrace_function, register_notrace_module
+from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, register_notrace_function, \
+    register_notrace_module
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
-from timm.models._features import feature_take_indices
 
 from ..hub import hub_id
 from ..layers._ops import MaxPool2x2, PointwiseConv2d, batch_norm_train, max_pool_2x2, pointwise_bn_relu_inference, \
     recompute_in_backward
 from ..layers.san import PairwiseSelfAttention, PatchwiseSelfAttention, neighbourhood_padding
-from ._builder import build_model
+from ._builder import base_cfg, build_model, cfg_kwargs
+from ._stages import StageNet
 from ._checkpoint import check_state_dict, unwrap_state_dict
 
-__all__ = ['SAN', 'SANStem', 'SelfAttentionBottleneck', 'SANStage', 'san_min_input_size']
+__all__ = ['SAN', 'SANCfg', 'SANStem', 'SelfAttentionBottleneck', 'SANStage', 'san_min_input_size']
 
 _IntOrSeq = Union[int, Sequence[int]]
+
+
+@dataclass(frozen=True)
+class SANCfg:
+    """One SAN variant (paper Table 1): blocks per stage and the attention type; the other ``SAN`` arguments
+    keep the official defaults."""
+    layers: Tuple[int, ...]
+    attn_type: str
+
+
+model_cfgs = dict(
+    san10_pairwise=SANCfg(layers=(2, 1, 2, 4, 1), attn_type='pairwise'),
+    san10_patchwise=SANCfg(layers=(2, 1, 2, 4, 1), attn_type='patchwise'),
+    san15_pairwise=SANCfg(layers=(3, 2, 3, 5, 2), attn_type='pairwise'),
+    san15_patchwise=SANCfg(layers=(3, 2, 3, 5, 2), attn_type='patchwise'),
+    san19_pairwise=SANCfg(layers=(3, 3, 4, 6, 3), attn_type='pairwise'),
+    san19_patchwise=SANCfg(layers=(3, 3, 4, 6, 3), attn_type='patchwise'),
+)
 
 
 def _per_stage(value: _IntOrSeq, name: str, num_stages: int) -> Tuple[int, ...]:
@@ -196,7 +214,7 @@ class SANStage(nn.Module):
         return self.act(self.norm(x))
 
 
-class SAN(nn.Module):
+class SAN(StageNet):
     """SAN classifier (official defaults: five stages, footprints 3-7-7-7-7, share_planes 8).
 
     Args:
@@ -214,6 +232,8 @@ class SAN(nn.Module):
 
     Weights use PyTorch's default initialisation, as the official code.
     """
+    # parameter groups of a stage: the transition conv with the first block, each block, the closing BN
+    stage_groups = ((r'conv', (0,)), (r'blocks\.(\d+)', None), (r'norm', (99999,)))
 
     def __init__(
             self,
@@ -269,112 +289,29 @@ class SAN(nn.Module):
             self.feature_info.append(dict(num_chs=prev_chs, reduction=2 ** (i + 1), module=f'stages.{i}'))
         self.stages = nn.Sequential(*stages)
 
+        self.norm = nn.Identity()  # every stage ends in its own BN + ReLU
         self.num_features = self.head_hidden_size = prev_chs
         self.head = ClassifierHead(prev_chs, num_classes, pool_type=global_pool, drop_rate=drop_rate, **dd)
 
-    @torch.jit.ignore
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
-        return dict(
-            stem=r'^stem',
-            blocks=r'^stages\.(\d+)' if coarse else [
-                (r'^stages\.(\d+)\.conv', (0,)),
-                (r'^stages\.(\d+)\.blocks\.(\d+)', None),
-                (r'^stages\.(\d+)\.norm', (99999,)),
-            ],
-        )
-
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-        for s in self.stages:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes, pool_type=global_pool, in_features=self.num_features, **get_device_dtype(self))
-
-    def forward_intermediates(
-            self,
-            x: torch.Tensor,
-            indices: Optional[Union[int, List[int]]] = None,
-            norm: bool = False,
-            stop_early: bool = False,
-            output_fmt: str = 'NCHW',
-            intermediates_only: bool = False,
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
-        """Forward features that returns the outputs of the stages picked by ``indices``.
-
-        Args:
-            x: input images.
-            indices: last n stages if int, all if None, these stages if a sequence.
-            norm: no effect (every stage ends in its own BN + ReLU; there is no final norm).
-            stop_early: stop after the last stage asked for.
-            output_fmt: only 'NCHW'.
-            intermediates_only: return only the intermediates.
-        """
-        if output_fmt != 'NCHW':
-            raise ValueError(f"SAN intermediates are NCHW, got output_fmt={output_fmt!r}")
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         check_san_input(x, self.in_chans, self.min_input_size)
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        intermediates = []
-        x = self.stem(x)
-        stages = self.stages[:max_index + 1] if stop_early else self.stages
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i in take_indices:
-                intermediates.append(x)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
-
-    def prune_intermediate_layers(
-            self,
-            indices: Union[int, List[int]] = 1,
-            prune_norm: bool = False,
-            prune_head: bool = True,
-    ) -> List[int]:
-        """Drop the stages after the last one ``indices`` needs (and the head)."""
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        prune_end = max_index < len(self.stages) - 1
-        self.stages = self.stages[:max_index + 1]
-        if prune_end:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
-        if prune_head or prune_end:
-            self.reset_classifier(0, '')
-        return take_indices
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_san_input(x, self.in_chans, self.min_input_size)
-        x = self.stem(x)
-        return self.stages(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        return self.stem(x)
 
 
+# official block sub-modules -> ours (the SAM's in timm_attn.layers.san_attention)
+_OFFICIAL_BLOCK_KEYS = {
+    'bn1': 'norm1', 'bn2': 'norm2', 'conv': 'conv',
+    'sam.conv1': 'attn.phi', 'sam.conv2': 'attn.psi', 'sam.conv3': 'attn.beta', 'sam.conv_p': 'attn.pos_proj',
+    'sam.conv_w.0': 'attn.gamma.norm1', 'sam.conv_w.2': 'attn.gamma.conv1',
+    'sam.conv_w.3': 'attn.gamma.norm2', 'sam.conv_w.5': 'attn.gamma.conv2',
+}
 _OFFICIAL_KEYS = [
     (r'^conv_in\.', 'stem.conv.'),
     (r'^bn_in\.', 'stem.bn.'),
     (r'^conv(\d)\.', r'stages.\1.conv.'),
     (r'^bn(\d)\.', r'stages.\1.norm.'),
-    (r'^layer(\d)\.(\d+)\.bn1\.', r'stages.\1.blocks.\2.norm1.'),
-    (r'^layer(\d)\.(\d+)\.bn2\.', r'stages.\1.blocks.\2.norm2.'),
-    (r'^layer(\d)\.(\d+)\.conv\.', r'stages.\1.blocks.\2.conv.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv1\.', r'stages.\1.blocks.\2.attn.phi.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv2\.', r'stages.\1.blocks.\2.attn.psi.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv3\.', r'stages.\1.blocks.\2.attn.beta.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv_p\.', r'stages.\1.blocks.\2.attn.pos_proj.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.0\.', r'stages.\1.blocks.\2.attn.gamma.norm1.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.2\.', r'stages.\1.blocks.\2.attn.gamma.conv1.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.3\.', r'stages.\1.blocks.\2.attn.gamma.norm2.'),
-    (r'^layer(\d)\.(\d+)\.sam\.conv_w\.5\.', r'stages.\1.blocks.\2.attn.gamma.conv2.'),
+    *[(rf'^layer(\d)\.(\d+)\.{re.escape(official)}\.', rf'stages.\1.blocks.\2.{ours}.')
+      for official, ours in _OFFICIAL_BLOCK_KEYS.items()],
     (r'^fc\.', 'head.fc.'),
 ]
 
@@ -415,19 +352,15 @@ def _create_san(variant: str, pretrained: bool = False, **kwargs) -> SAN:
         SAN, variant, pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,
         feature_cfg=dict(out_indices=(0, 1, 2, 3, 4), flatten_sequential=True),
-        **kwargs,
+        **cfg_kwargs(model_cfgs[variant], kwargs),
     )
 
 
 def _cfg(**kwargs) -> Dict[str, Any]:
-    return {
-        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'min_input_size': (3, 128, 128),
-        'crop_pct': 0.875, 'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
-        'first_conv': 'stem.conv', 'classifier': 'head.fc', 'license': 'mit',
-        'paper_ids': 'arXiv:2004.13621', 'paper_name': 'Exploring Self-attention for Image Recognition',
-        'origin_url': 'https://github.com/hszhao/SAN',
-        **kwargs,
-    }
+    return base_cfg(
+        min_input_size=(3, 128, 128), first_conv='stem.conv', classifier='head.fc', license='mit',
+        paper_ids='arXiv:2004.13621', paper_name='Exploring Self-attention for Image Recognition',
+        origin_url='https://github.com/hszhao/SAN', **kwargs)
 
 
 # top-1 / top-5 on ImageNet-1k val at 224, from the paper's Table 2 and the official README
@@ -470,45 +403,38 @@ loads it strictly into this model and writes `model.safetensors`:
 ''',
 )
 
-_LAYERS = {'san10': (2, 1, 2, 4, 1), 'san15': (3, 2, 3, 5, 2), 'san19': (3, 3, 4, 6, 3)}
-
-
-def _san(depth: str, attn_type: str, pretrained: bool, **kwargs) -> SAN:
-    model_args = dict(layers=_LAYERS[depth], attn_type=attn_type)
-    return _create_san(f'{depth}_{attn_type}', pretrained=pretrained, **dict(model_args, **kwargs))
-
 
 @register_model
 def san10_pairwise(pretrained: bool = False, **kwargs) -> SAN:
     """SAN10 with pairwise (subtraction) attention, 10.5M params."""
-    return _san('san10', 'pairwise', pretrained, **kwargs)
+    return _create_san('san10_pairwise', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def san10_patchwise(pretrained: bool = False, **kwargs) -> SAN:
     """SAN10 with patchwise (concatenation) attention, 11.8M params."""
-    return _san('san10', 'patchwise', pretrained, **kwargs)
+    return _create_san('san10_patchwise', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def san15_pairwise(pretrained: bool = False, **kwargs) -> SAN:
     """SAN15 with pairwise (subtraction) attention, 14.1M params."""
-    return _san('san15', 'pairwise', pretrained, **kwargs)
+    return _create_san('san15_pairwise', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def san15_patchwise(pretrained: bool = False, **kwargs) -> SAN:
     """SAN15 with patchwise (concatenation) attention, 16.2M params."""
-    return _san('san15', 'patchwise', pretrained, **kwargs)
+    return _create_san('san15_patchwise', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def san19_pairwise(pretrained: bool = False, **kwargs) -> SAN:
     """SAN19 with pairwise (subtraction) attention, 17.6M params."""
-    return _san('san19', 'pairwise', pretrained, **kwargs)
+    return _create_san('san19_pairwise', pretrained=pretrained, **kwargs)
 
 
 @register_model
 def san19_patchwise(pretrained: bool = False, **kwargs) -> SAN:
     """SAN19 with patchwise (concatenation) attention, 20.5M params."""
-    return _san('san19', 'patchwise', pretrained, **kwargs)
+    return _create_san('san19_patchwise', pretrained=pretrained, **kwargs)
