@@ -31,6 +31,7 @@ from timm.layers import ClassifierHead, get_device_dtype
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
+from ..card_data import resattnet as card
 from ..layers.residual_attention import PreActBottleneck, ResidualAttentionModule
 from ._builder import build_model
 
@@ -200,7 +201,7 @@ def _cfg(**kwargs) -> Dict[str, Any]:
     return {
         'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'crop_pct': 0.875,
         'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
-        'first_conv': 'stem.conv', 'classifier': 'head.fc',
+        'first_conv': 'stem.conv', 'classifier': 'head.fc', 'license': 'apache-2.0',
         'paper_ids': 'arXiv:1704.06904', 'paper_name': 'Residual Attention Network for Image Classification',
         'origin_url': 'https://github.com/fwang91/residual-attention-network',
         **kwargs,
@@ -209,8 +210,7 @@ def _cfg(**kwargs) -> Dict[str, Any]:
 
 # no pretrained weights (the official release is Caffe, Attention-92 only): untagged cfgs
 default_cfgs = generate_default_cfgs({
-    'resattnet56': _cfg(notes=('paper: top-1 error 21.76 (ImageNet-1k val, 224 crop)',)),
-    'resattnet92': _cfg(notes=('paper: top-1 error 19.5 (ImageNet-1k val, 320 crop)',)),
+    name: _cfg(notes=card.NOTES[name]) for name in ('resattnet56', 'resattnet92')
 })
 
 

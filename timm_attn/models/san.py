@@ -32,6 +32,7 @@ from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, get
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
+from ..card_data import san as card
 from ..hub import hub_id
 from ..layers.neighbourhood import neighbourhood_padding
 from ..layers.recompute import batch_norm_train, recompute_in_backward
@@ -434,45 +435,12 @@ def _cfg(**kwargs) -> Dict[str, Any]:
     }
 
 
-# top-1 / top-5 on ImageNet-1k val at 224, from the paper's Table 2 and the official README
-_PAPER_ACCURACY = {
-    'san10_pairwise': (74.9, 92.1), 'san10_patchwise': (77.1, 93.5),
-    'san15_pairwise': (76.6, 93.1), 'san15_patchwise': (78.0, 93.9),
-    'san19_pairwise': (76.9, 93.4), 'san19_patchwise': (78.2, 93.9),
-}
-
+# weights converted from the official checkpoints; the paper's numbers are card data
 default_cfgs = generate_default_cfgs({
-    f'{name}.in1k': _cfg(
-        hf_hub_id=hub_id(f'{name}.in1k'), hf_hub_filename='model.safetensors',
-        notes=(f'paper: top-1 {top1}, top-5 {top5} (ImageNet-1k val, 224, official checkpoint)',),
-    )
-    for name, (top1, top5) in _PAPER_ACCURACY.items()
+    name_tag: _cfg(hf_hub_id=hub_id(name_tag), hf_hub_filename='model.safetensors', notes=card.NOTES[name_tag])
+    for name_tag in ('san10_pairwise.in1k', 'san10_patchwise.in1k', 'san15_pairwise.in1k', 'san15_patchwise.in1k',
+                     'san19_pairwise.in1k', 'san19_patchwise.in1k')
 })
-
-# what timm_attn.cards needs beyond the pretrained cfgs
-HUB_CARD = dict(
-    dataset='imagenet-1k',
-    description='''
-A SAN (self-attention network) image classifier: a ResNet-style network whose spatial convolutions
-are local self-attention over a k x k footprint, pairwise (softmax over a relation of each pair of
-positions) or patchwise (weights from the whole footprint at once), with exactly the architecture,
-parameter count and checkpoint layout of the official implementation.
-''',
-    weights_source='''
-Converted from the official checkpoint (`model_best.pth` linked from https://github.com/hszhao/SAN,
-trained by the authors on ImageNet-1k for 100 epochs) with the plugin's conversion script, which
-loads it strictly into this model and writes `model.safetensors`:
-''',
-    weights_command='python scripts/convert_official.py {arch} model_best.pth --out hub/{arch}.{tag}',
-    citation='''
-@inproceedings{zhao2020exploring,
-  title={Exploring Self-attention for Image Recognition},
-  author={Zhao, Hengshuang and Jia, Jiaya and Koltun, Vladlen},
-  booktitle={CVPR},
-  year={2020}
-}
-''',
-)
 
 _LAYERS = {'san10': (2, 1, 2, 4, 1), 'san15': (3, 2, 3, 5, 2), 'san19': (3, 3, 4, 6, 3)}
 
