@@ -13,26 +13,26 @@ its arguments, paper). The backbone's keys stay those of timm's ``resnet50``: it
     after blocks     a context module inserted after some blocks of a stage as ``'{block}_{kind}'``
                      (``layer3.1_nl``; block -1 = the last one): ``ContextResNet``
 
-| model            | module (paper)                                  | placement                                  |
-|------------------|-------------------------------------------------|--------------------------------------------|
-| ge_resnet50      | GE-theta-plus, global extent (arXiv:1810.12348) | every bottleneck (paper)                   |
-| spa_resnet50     | SPA (ICME 2020)                                 | every bottleneck (official SPANet)         |
-| cbam_resnet50    | CBAM (arXiv:1807.06521)                         | every bottleneck (paper)                   |
-| bam_resnet50     | BAM (arXiv:1807.06514)                          | after stages 1, 2, 3 (paper)               |
-| scse_resnet50    | scSE (arXiv:1803.02579)                         | every bottleneck                           |
-| fca_resnet50     | FcaNet top-16 (arXiv:2012.11879)                | every bottleneck (official FcaNet)         |
-| gsop_resnet50    | GSoP-Net1 (arXiv:1811.12006)                    | last bottleneck of each stage (official)   |
-| eca_resnet50     | ECA, timm's EcaModule (arXiv:1910.03151)        | every bottleneck, k = 3/5/5/7 (official)   |
-| gc_resnet50      | GC, timm's GlobalContext (arXiv:1904.11492)     | every bottleneck, add fusion, r = 16       |
-| nl_resnet50      | Non-local, timm's NonLocalAttn (arXiv:1711.07971)| after blocks 1, 3 of layer2, 1, 3, 5 of layer3 |
-| a2_resnet50      | A2 double attention (arXiv:1810.11579)          | the same 5 places                          |
-| da_resnet50      | DANet PAM + CAM, summed (arXiv:1809.02983)      | after layer4                               |
-| cc_resnet50      | criss-cross attention, R = 2 (arXiv:1811.11721) | after layer4                               |
-| apnb_resnet50    | APNB (arXiv:1908.07678)                         | after layer4                               |
-| afnb_resnet50    | AFNB (arXiv:1908.07678)                         | after layer4, fusing layer3's output       |
-| ocr_resnet50     | OCR (arXiv:1909.11065)                          | after layer4                               |
-| iau_resnet50     | IAU (arXiv:2009.01035)                          | after layer2 and layer3 (official IAUnet)  |
-| rga_resnet50     | RGA-S + RGA-C (arXiv:1904.02998)                | after every stage (official RGA)           |
+| model         | module (paper)                                    | placement                                      |
+|---------------|---------------------------------------------------|------------------------------------------------|
+| ge_resnet50   | GE-theta-plus, global extent (arXiv:1810.12348)   | every bottleneck (paper)                       |
+| spa_resnet50  | SPA (ICME 2020)                                   | every bottleneck (official SPANet)             |
+| cbam_resnet50 | CBAM (arXiv:1807.06521)                           | every bottleneck (paper)                       |
+| bam_resnet50  | BAM (arXiv:1807.06514)                            | after stages 1, 2, 3 (paper)                   |
+| scse_resnet50 | scSE (arXiv:1803.02579)                           | every bottleneck                               |
+| fca_resnet50  | FcaNet top-16 (arXiv:2012.11879)                  | every bottleneck (official FcaNet)             |
+| gsop_resnet50 | GSoP-Net1 (arXiv:1811.12006)                      | last bottleneck of each stage (official)       |
+| eca_resnet50  | ECA, timm's EcaModule (arXiv:1910.03151)          | every bottleneck, k = 3/5/5/7 (official)       |
+| gc_resnet50   | GC, timm's GlobalContext (arXiv:1904.11492)       | every bottleneck, add fusion, r = 16           |
+| nl_resnet50   | Non-local, timm's NonLocalAttn (arXiv:1711.07971) | after blocks 1, 3 of layer2, 1, 3, 5 of layer3 |
+| a2_resnet50   | A2 double attention (arXiv:1810.11579)            | the same 5 places                              |
+| da_resnet50   | DANet PAM + CAM, summed (arXiv:1809.02983)        | after layer4                                   |
+| cc_resnet50   | criss-cross attention, R = 2 (arXiv:1811.11721)   | after layer4                                   |
+| apnb_resnet50 | APNB (arXiv:1908.07678)                           | after layer4                                   |
+| afnb_resnet50 | AFNB (arXiv:1908.07678)                           | after layer4, fusing layer3's output           |
+| ocr_resnet50  | OCR (arXiv:1909.11065)                            | after layer4                                   |
+| iau_resnet50  | IAU (arXiv:2009.01035)                            | after layer2 and layer3 (official IAUnet)      |
+| rga_resnet50  | RGA-S + RGA-C (arXiv:1904.02998)                  | after every stage (official RGA)               |
 
 What a module needs to know about where it sits (its stage's feature size, its stage index, the stage's input
 width) comes from the model's ``feature_info`` (``Stage``) through ``STAGE_ARGS``, never from a channel count:
