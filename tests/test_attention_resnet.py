@@ -226,3 +226,58 @@ def test_model_kwargs_accept_names():
     assert isinstance(model.layer1[3], BAM) and isinstance(model.layer1[0].se, SEModule)
     with pytest.raises(ValueError, match='unknown attention layer'):
         timm.create_model('cbam_resnet50', attn_layer='nope', device='meta')
+
+
+# ------------------------------------------------------------------ stage arguments from feature_info
+
+def _resnet18(name, **kwargs):
+    return timm.create_model(name, block=timm.models.resnet.BasicBlock, layers=(2, 2, 2, 2), device='meta', **kwargs)
+
+
+def _stages(model):
+    return (model.layer1, model.layer2, model.layer3, model.layer4)
+
+
+def test_stage_arguments_follow_the_stage_not_the_width():
+    """On ResNet-18 the stage widths are 64 / 128 / 256 / 512: a width-keyed table would give FcaNet's DCT
+    56 / 28 / 56 / 28, GSoP stride 2 in stage 3 and ECA-Net50's kernels from the adaptive rule."""
+    fca = _resnet18('fca_resnet50', attn_layer='fca')
+    assert [b.se.dct_size for s in _stages(fca) for b in s] == [(56, 56)] * 2 + [(28, 28)] * 2 + [(14, 14)] * 2 + \
+        [(7, 7)] * 2
+    gsop = _resnet18('gsop_resnet50')
+    assert [s[-1].se.reduce.stride for s in _stages(gsop)] == [(2, 2), (1, 1), (1, 1), (1, 1)]
+    assert all(s[0].se is None for s in _stages(gsop))
+    eca = _resnet18('eca_resnet50')
+    assert [s[0].se.conv.kernel_size for s in _stages(eca)] == [(3,), (5,), (5,), (7,)]
+    ge = _resnet18('ge_resnet50')
+    assert [s[0].se.feat_size for s in _stages(ge)] == [(56, 56), (28, 28), (14, 14), (7, 7)]
+    rga = _resnet18('rga_resnet50')
+    assert [s[-1].spatial_size for s in _stages(rga)] == [(56, 56), (28, 28), (14, 14), (7, 7)]
+
+
+def test_stage_arguments_follow_img_size_and_output_stride():
+    fca = timm.create_model('fca_resnet50', img_size=256, output_stride=16, device='meta')
+    assert [s[0].se.dct_size for s in _stages(fca)] == [(64, 64), (32, 32), (16, 16), (16, 16)]
+    assert [info['reduction'] for info in fca.feature_info[1:]] == [4, 8, 16, 16]
+
+
+def test_stage_arguments_bound_by_the_caller_are_kept():
+    from functools import partial
+    model = timm.create_model('cbam_resnet50', attn_layer=partial(MultiSpectralAttention, dct_size=7), device='meta')
+    assert {b.se.dct_size for s in _stages(model) for b in s} == {(7, 7)}
+
+
+def test_resnet50_stage_arguments_unchanged():
+    eca = timm.create_model('eca_resnet50', device='meta')
+    assert [[b.se.conv.kernel_size[0] for b in s] for s in _stages(eca)] == [[3] * 3, [5] * 4, [5] * 6, [7] * 3]
+    ge = timm.create_model('ge_resnet50', device='meta')
+    assert [s[0].se.feat_size for s in _stages(ge)] == [(56, 56), (28, 28), (14, 14), (7, 7)]
+
+
+def test_one_placement_table():
+    from timm_attn.models.attention_resnet import ZOO_RESNET50, AttentionResNet, ContextResNet
+    assert sorted(ZOO_RESNET50) == sorted(timm.list_models('*_resnet50', module='attention_resnet'))
+    for name, place in ZOO_RESNET50.items():
+        model = timm.create_model(name, device='meta')
+        assert type(model) is (ContextResNet if isinstance(place.where, dict) else AttentionResNet)
+        assert timm.models.get_pretrained_cfg(name).license == 'apache-2.0'

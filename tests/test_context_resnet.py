@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 import timm_attn  # noqa: F401
-from timm_attn.models.context_resnet import CONTEXT_PLACEMENT, ContextResNet, ContextStage, FusionStage
+from timm_attn.models.attention_resnet import ZOO_RESNET50, ContextResNet, ContextStage, FusionStage
 
-MODELS = [f'{k}_resnet50' for k in CONTEXT_PLACEMENT]
+MODELS = [name for name, place in ZOO_RESNET50.items() if isinstance(place.where, dict)]  # context modules
 RESNET50_PARAMS = 25_557_032
 
 

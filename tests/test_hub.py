@@ -310,3 +310,33 @@ def test_readme_weights_table_lists_every_pretrained_tag():
     tags = plugin_pretrained_tags()
     missing = [t for t in tags if f'| {t} | {hub_id(t)} |' not in readme]
     assert tags and not missing, missing
+
+
+def test_licenses_follow_one_rule():
+    """cards.py's rule: converted official weights carry the official code's license, weights trained here and
+    cfgs without weights the project's (apache-2.0); a card without official code says so."""
+    import timm
+    from timm_attn.card_data import family_card_data
+    from timm_attn.cards import plugin_pretrained_tags
+    from timm_attn.models import plugin_models
+    tagged = set(plugin_pretrained_tags())
+    for arch in plugin_models():
+        module = timm.models.model_entrypoint(arch).__module__
+        for name_tag in timm.models.get_arch_pretrained_cfgs(arch):
+            cfg = timm.models.get_pretrained_cfg(name_tag)
+            official = getattr(family_card_data(module), 'HUB_CARD', {}).get('official_code')
+            expected = official[1] if official and name_tag in tagged else 'apache-2.0'
+            assert cfg.license == expected, (name_tag, cfg.license)
+    for name_tag in ('coatnet_0.in1k', 'gsa_resnet50.in1k'):
+        text = open(os.path.join(ROOT, 'hub_cards', f'{name_tag}.md')).read()
+        assert 'Official code: no official code released.' in text and 'license: apache-2.0' in text
+    text = open(os.path.join(ROOT, 'hub_cards', 'acmix_swin_tiny_patch4_window7_224.in1k.md')).read()
+    assert 'license: unknown' in text and 'https://github.com/LeapLabTHU/ACmix (license: unknown)' in text
+
+
+def test_card_prose_is_card_data_not_model_code():
+    import timm_attn.models as models
+    for family in ('san', 'coatnet', 'gsa', 'acmix', 'attention_resnet', 'resattnet'):
+        module = getattr(models, family)
+        assert not {'HUB_CARD', '_PAPER_ACCURACY', '_paper_note', '_training_command', '_NOTE', '_PAPERS'} & set(
+            vars(module)), family

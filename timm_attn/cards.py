@@ -1,11 +1,22 @@
-"""Hugging Face Hub model cards, generated from the code (pretrained cfgs, the family's ``HUB_CARD``,
-and counts measured on the model itself), so that a card cannot drift from what it describes.
+"""Hugging Face Hub model cards, generated from the code (pretrained cfgs, the family's card data in
+``timm_attn.card_data``, and counts measured on the model itself), so that a card cannot drift from what it
+describes.
+
+Licenses, one rule for every family: the ``license`` of a pretrained cfg (and so of its card) is the license of
+what its weights come from.
+    * Weights converted from an official release carry the license of the official code they are released
+      with (``official_code`` in the card data): SAN (hszhao/SAN) 'mit'; ACmix (LeapLabTHU/ACmix has no
+      license file) 'unknown'.
+    * Weights trained by timm-attn itself (no official code or weights: GSA-Net, CoAtNet) carry the
+      project's license, 'apache-2.0'; the card says "no official code released".
+    * A cfg without weights (no pretrained tag: the ResNet-50 zoo, ACmix-ResNet, CoAtNet-5/6/7, the Residual
+      Attention Networks) describes nothing but this code: 'apache-2.0'.
+``tests/test_hub.py`` checks every cfg against this rule.
 
 ``scripts/generate_cards.py`` writes one card per pretrained tag into ``hub_cards/``; a test
 regenerates them and fails when a file differs. ``scripts/convert_official.py`` puts the same card
 into each Hub repo folder as README.md.
 """
-import sys
 from typing import Dict, List, Optional
 
 __all__ = ['model_stats', 'render_card', 'plugin_pretrained_tags']
@@ -32,7 +43,8 @@ def model_stats(arch: str, input_size) -> Dict[str, float]:
 
 def _family_card(arch: str) -> Dict[str, str]:
     import timm
-    return sys.modules[timm.models.model_entrypoint(arch).__module__].HUB_CARD
+    from .card_data import family_card_data
+    return family_card_data(timm.models.model_entrypoint(arch).__module__).HUB_CARD
 
 
 def _family_dataset(family: Dict, arch: str, tag: str) -> str:
@@ -45,6 +57,13 @@ def _family_command(family: Dict, arch: str, tag: str) -> str:
     """The family's ``weights_command``: a format string of ``arch`` / ``tag``, or a function of them."""
     command = family['weights_command']
     return command(arch, tag) if callable(command) else command.format(arch=arch, tag=tag)
+
+
+def _official_code(family: Dict) -> str:
+    if family['official_code'] is None:
+        return 'no official code released'
+    url, license_id = family['official_code']
+    return f'{url} (license: {license_id})'
 
 
 def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights_source: Optional[str] = None,
@@ -90,7 +109,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         f"{family['description'].strip()}",
         '',
         f"Paper: [{cfg.get('paper_name')}]({paper_url}) ({paper_id}). "
-        f"Official code: {cfg.get('origin_url')}. Implementation: timm-attn (a timm plugin).",
+        f'Official code: {_official_code(family)}. Implementation: timm-attn (a timm plugin).',
         '',
         '## Model details',
         '- **Model type:** image classification / feature backbone',

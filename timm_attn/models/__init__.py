@@ -3,13 +3,12 @@
 # after ``to_empty()`` it recomputes the buffers that checkpoints do not hold, in timm's models and ours
 from timm.models._manipulate import reinit_non_persistent_buffers
 
-from . import acmix, attention_resnet, coatnet, context_resnet, gsa, resattnet, san
+from . import acmix, attention_resnet, coatnet, gsa, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
 from .acmix import ACmixResNet, ACmixSwinTransformer
-from .attention_resnet import AttentionResNet
+from .attention_resnet import AttentionResNet, ContextResNet
 from .coatnet import CoAtNet
-from .context_resnet import ContextResNet
 from .gsa import GSAResNet
 from .resattnet import ResidualAttentionNet
 from .san import SAN
@@ -22,7 +21,7 @@ def plugin_models(pattern: str = '*') -> list:
 
 
 __all__ = [
-    'acmix', 'attention_resnet', 'coatnet', 'context_resnet', 'gsa', 'resattnet', 'san',
+    'acmix', 'attention_resnet', 'coatnet', 'gsa', 'resattnet', 'san',
     'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet',
     'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError', 'plugin_models',
     'reinit_non_persistent_buffers',

@@ -29,6 +29,7 @@ from timm.models.resnet import Bottleneck, ResNet
 from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, WindowAttention, \
     checkpoint_filter_fn as swin_checkpoint_filter_fn, window_partition, window_reverse
 
+from ..card_data import acmix as card
 from ..hub import hub_id
 from ..layers.acmix import ACmix, shift_kernels
 from ._builder import base_cfg, build_model, cfg_kwargs
@@ -354,8 +355,9 @@ def _create_acmix_swin(variant: str, pretrained: bool = False, **kwargs) -> ACmi
 
 def _cfg(**kwargs) -> Dict[str, Any]:
     return base_cfg(**{
-        'first_conv': 'conv1', 'classifier': 'fc', 'license': 'unknown', 'paper_ids': 'arXiv:2111.14556',
-        'paper_name': 'On the Integration of Self-Attention and Convolution',
+        'first_conv': 'conv1', 'classifier': 'fc',
+        'license': 'unknown',  # converted official weights: the official repo has no license file
+        'paper_ids': 'arXiv:2111.14556', 'paper_name': 'On the Integration of Self-Attention and Convolution',
         'origin_url': 'https://github.com/LeapLabTHU/ACmix', **kwargs})
 
 
@@ -365,43 +367,13 @@ def _swin_cfg(**kwargs) -> Dict[str, Any]:
 
 
 default_cfgs = generate_default_cfgs({
-    # no ResNet weights were released (official issues #3, #4, #11)
-    'acmix_resnet26': _cfg(),
-    'acmix_resnet38': _cfg(),
-    'acmix_resnet50': _cfg(),
-    'acmix_swin_tiny_patch4_window7_224.in1k': _swin_cfg(
-        hf_hub_id=hub_id('acmix_swin_tiny_patch4_window7_224.in1k'), hf_hub_filename='model.safetensors',
-        notes=('paper: top-1 81.9 (ImageNet-1k val, 224, official checkpoint)',)),
-    'acmix_swin_small_patch4_window7_224.in1k': _swin_cfg(
-        hf_hub_id=hub_id('acmix_swin_small_patch4_window7_224.in1k'), hf_hub_filename='model.safetensors',
-        notes=('paper: top-1 83.5 (ImageNet-1k val, 224, official checkpoint)',)),
+    # no ResNet weights were released (official issues #3, #4, #11): nothing but this code, the project's license
+    'acmix_resnet26': _cfg(license='apache-2.0'),
+    'acmix_resnet38': _cfg(license='apache-2.0'),
+    'acmix_resnet50': _cfg(license='apache-2.0'),
+    **{name_tag: _swin_cfg(hf_hub_id=hub_id(name_tag), hf_hub_filename='model.safetensors', notes=card.NOTES[name_tag])
+       for name_tag in ('acmix_swin_tiny_patch4_window7_224.in1k', 'acmix_swin_small_patch4_window7_224.in1k')},
 })
-
-# what timm_attn.cards needs beyond the pretrained cfgs
-HUB_CARD = dict(
-    dataset='imagenet-1k',
-    description='''
-An ACmix Swin Transformer image classifier: Swin's shifted-window attention and a convolution path
-(a 1x1 mixing of the q/k/v maps followed by a grouped 3x3 convolution) share the qkv projection and
-are summed with learnable weights, with exactly the architecture, parameter count and checkpoint
-layout of the official implementation, built on timm's Swin Transformer.
-''',
-    weights_source='''
-Converted from the official checkpoint (linked from https://github.com/LeapLabTHU/ACmix, trained by
-the authors on ImageNet-1k for 300 epochs) with the plugin's conversion script, which loads it
-strictly into this model and writes `model.safetensors`:
-''',
-    weights_command='python scripts/convert_official.py {arch} CHECKPOINT.pth --out hub/{arch}.{tag}',
-    citation='''
-@inproceedings{pan2022integration,
-  title={On the Integration of Self-Attention and Convolution},
-  author={Pan, Xuran and Ge, Chunjiang and Lu, Rui and Song, Shiji and Chen, Guanfang and Huang, Zeyi and Huang, Gao},
-  booktitle={CVPR},
-  year={2022}
-}
-''',
-)
-
 
 @register_model
 def acmix_resnet26(pretrained: bool = False, **kwargs) -> ACmixResNet:

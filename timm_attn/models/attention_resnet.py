@@ -1,22 +1,64 @@
-"""ResNet-50 with attention modules: one timm ``ResNet``, the module placed where its paper puts it.
+"""ResNet-50 with attention modules: timm's ``ResNet``, each module placed where its paper puts it.
 
-Every model here is ``timm.models.resnet.ResNet`` (Bottleneck, layers 3-4-6-3, 7x7 stem: timm's
-``resnet50``) with an attention layer given through ``block_args=dict(attn_layer=...)`` (applied after the
-last BN of every bottleneck, before the residual add), or, for modules that sit elsewhere, added by
-``AttentionResNet`` after timm has built the network. The backbone's keys stay those of timm's ``resnet50``:
-its weights load with ``strict=False`` and only the attention modules' keys missing.
+Every model here is ``timm.models.resnet.ResNet`` (Bottleneck, layers 3-4-6-3, 7x7 stem: timm's ``resnet50``,
+no copy of its code) plus one attention module, placed by one table, ``ZOO_RESNET50`` (model -> module, where,
+its arguments, paper). The backbone's keys stay those of timm's ``resnet50``: its weights load with
+``strict=False`` and only the attention modules' keys missing. Four placements:
 
-| model            | module (paper)                                 | placement                                  |
-|------------------|------------------------------------------------|--------------------------------------------|
-| ge_resnet50      | GE-theta-plus, global extent (arXiv:1810.12348)| every bottleneck (paper)                   |
-| spa_resnet50     | SPA (ICME 2020)                                | every bottleneck (official SPANet)         |
-| cbam_resnet50    | CBAM (arXiv:1807.06521)                        | every bottleneck (paper)                   |
-| bam_resnet50     | BAM (arXiv:1807.06514)                         | after stages 1, 2, 3 (paper)               |
-| scse_resnet50    | scSE (arXiv:1803.02579)                        | every bottleneck                           |
-| fca_resnet50     | FcaNet top-16 (arXiv:2012.11879)               | every bottleneck (official FcaNet)         |
-| gsop_resnet50    | GSoP-Net1 (arXiv:1811.12006)                   | last bottleneck of each stage (official)   |
-| eca_resnet50     | ECA, timm's EcaModule (arXiv:1910.03151)       | every bottleneck, k = 3/5/5/7 (official)   |
-| gc_resnet50      | GC, timm's GlobalContext (arXiv:1904.11492)    | every bottleneck, add fusion, r = 16       |
+    every block      after the last BN of every bottleneck, before the residual add (timm's ``Bottleneck.se``
+                     slot, filled through ``block_args=dict(attn_layer=...)``)
+    last blocks      the same slot, in the last bottleneck of each stage only (GSoP-Net)
+    after stages     appended to the end of every stage but the last (BAM), same key prefix as the stage
+                     (``layer1.3`` for ResNet-50's first stage)
+    after blocks     a context module inserted after some blocks of a stage as ``'{block}_{kind}'``
+                     (``layer3.1_nl``; block -1 = the last one): ``ContextResNet``
+
+| model         | module (paper)                                    | placement                                      |
+|---------------|---------------------------------------------------|------------------------------------------------|
+| ge_resnet50   | GE-theta-plus, global extent (arXiv:1810.12348)   | every bottleneck (paper)                       |
+| spa_resnet50  | SPA (ICME 2020)                                   | every bottleneck (official SPANet)             |
+| cbam_resnet50 | CBAM (arXiv:1807.06521)                           | every bottleneck (paper)                       |
+| bam_resnet50  | BAM (arXiv:1807.06514)                            | after stages 1, 2, 3 (paper)                   |
+| scse_resnet50 | scSE (arXiv:1803.02579)                           | every bottleneck                               |
+| fca_resnet50  | FcaNet top-16 (arXiv:2012.11879)                  | every bottleneck (official FcaNet)             |
+| gsop_resnet50 | GSoP-Net1 (arXiv:1811.12006)                      | last bottleneck of each stage (official)       |
+| eca_resnet50  | ECA, timm's EcaModule (arXiv:1910.03151)          | every bottleneck, k = 3/5/5/7 (official)       |
+| gc_resnet50   | GC, timm's GlobalContext (arXiv:1904.11492)       | every bottleneck, add fusion, r = 16           |
+| nl_resnet50   | Non-local, timm's NonLocalAttn (arXiv:1711.07971) | after blocks 1, 3 of layer2, 1, 3, 5 of layer3 |
+| a2_resnet50   | A2 double attention (arXiv:1810.11579)            | the same 5 places                              |
+| da_resnet50   | DANet PAM + CAM, summed (arXiv:1809.02983)        | after layer4                                   |
+| cc_resnet50   | criss-cross attention, R = 2 (arXiv:1811.11721)   | after layer4                                   |
+| apnb_resnet50 | APNB (arXiv:1908.07678)                           | after layer4                                   |
+| afnb_resnet50 | AFNB (arXiv:1908.07678)                           | after layer4, fusing layer3's output           |
+| ocr_resnet50  | OCR (arXiv:1909.11065)                            | after layer4                                   |
+| iau_resnet50  | IAU (arXiv:2009.01035)                            | after layer2 and layer3 (official IAUnet)      |
+| rga_resnet50  | RGA-S + RGA-C (arXiv:1904.02998)                  | after every stage (official RGA)               |
+
+What a module needs to know about where it sits (its stage's feature size, its stage index, the stage's input
+width) comes from the model's ``feature_info`` (``Stage``) through ``STAGE_ARGS``, never from a channel count:
+FcaNet's DCT size and GE's gather kernel are the stage's side at ``img_size`` (224: 56, 28, 14, 7 on
+ResNet-50 and on ResNet-18/34 alike), GSoP's reduction conv has stride 2 in the first stage (the official
+``planes == 64``), ECA-Net50's kernels are 3/5/5/7 by stage (official ``--ksize 3557``: 3 * 3 + 4 * 5 + 6 * 5
++ 3 * 7 = the paper's 80 added parameters; the adaptive rule alone gives 5, 5, 5, 7), RGA's relation grid is
+the stage's size, AFNB's low-level input is the stage's input.
+
+Notes on the context models:
+    nl:   embedded Gaussian, inner C/2, scaled dot product; the 5-block ResNet-50 of Wang et al. (CVPR 2018,
+          sec. 4.1: "3 to res4 and 2 to res3, to every other residual block", as the official
+          video-nonlocal-net); no max-pool subsampling of phi / g. The A2 paper reports ResNet-50 + A2 on
+          ImageNet without a released placement: A2 (m = n = C/4) takes the same 5 places.
+    afnb: queries from layer4's output, keys / values from layer3's output (layer4's input), Ck = Cv = 256
+          as the official AFNB(1024, 2048, 2048, 256, 256).
+    ocr:  in a classifier the soft object regions are K learned regions, K = ``ocr_regions`` (default
+          num_classes): the aux head is a per-position classifier; ``forward_with_regions`` returns
+          (logits, region_logits (B, K, H, W)), and the OCR recipe's auxiliary loss becomes
+          ``CE(logits, y) + 0.4 * CE(region_logits.mean((2, 3)), y)``. ``forward`` returns the class logits
+          only (timm's train.py trains it without the aux loss).
+    rga:  relation grids of the stage sizes at ``img_size``, where the modules equal the official ones;
+          other input sizes pool the relation vectors (see ``timm_attn.layers.context.rga``).
+The DANet / CCNet / ANN / OCR segmentation heads' 3x3 channel-reduction convs are left out: the modules act
+on the backbone's C = 2048 features directly. Every context module is a residual block that starts as the
+identity (a zero-initialised last BN / gamma / W), except RGA, whose sigmoid gates multiply the features.
 
 How they differ from timm's own attention ResNets: timm's ``seresnet50`` is this same backbone with SE (no
 separate model here: use it); ``ecaresnet50d`` and ``gcresnet50t`` use a deep / tiered stem and average-pool
@@ -26,33 +68,84 @@ selective-kernel conv (it is not an after-BN module; the SKNet paper's numbers a
 Deviation: the official GSoP-Net1 runs stage 4 at stride 16 (no down-sampling, 14x14 output). Here every
 model keeps timm's ResNet-50 strides, so parameters are the same but GSoP's FLOPs are lower than the paper's.
 """
+from collections import OrderedDict
 from functools import partial
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
+import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import EcaModule, GlobalContext
+from timm.layers import EcaModule, GlobalContext, NonLocalAttn
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import Bottleneck, ResNet
 
+from ..card_data import attention_resnet as card
+from ..layers.context.asymmetric_nonlocal import FusionNonLocal
+from ..layers.context.object_context import ObjectContext
+from ..layers.context.rga import RelationAwareAttention
 from ..layers.create_attn import get_attn
+from ..layers.gates.fca import MultiSpectralAttention
+from ..layers.gates.gather_excite import GatherExcite
+from ..layers.gates.gsop import GSoPAttention
 from ._builder import build_model
 
-__all__ = ['AttentionResNet']
+__all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'Stage', 'STAGE_ARGS',
+           'ZOO_RESNET50']
 
 _AttnArg = Union[str, Callable[..., nn.Module], None]
+_STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
+
+
+class Stage(NamedTuple):
+    """What a module may need to know about the stage it is built in, from the model's ``feature_info``."""
+    index: int  # 0 for layer1
+    in_chs: int  # channels entering the stage
+    num_chs: int  # channels leaving it (every block's output)
+    reduction: int  # the stage's stride w.r.t. the input
+    feat_size: int  # side of its feature map for an img_size x img_size input
+    num_classes: int
+
+
+def eca_official(channels: int, kernel_size: int = 3, **kwargs) -> EcaModule:
+    """ECA with a fixed kernel size (timm's EcaModule ignores ``kernel_size`` when given ``channels``)."""
+    return EcaModule(None, kernel_size=kernel_size, **kwargs)
+
+
+# what a layer's constructor takes from its stage, by layer class (however the layer was chosen: by a table
+# row, by name or by class); arguments the caller already bound in a partial are kept
+STAGE_ARGS: Dict[Callable[..., nn.Module], Callable[[Stage], Dict[str, Any]]] = {
+    MultiSpectralAttention: lambda s: dict(dct_size=s.feat_size),  # official: the stage's side at 224
+    GatherExcite: lambda s: dict(feat_size=s.feat_size),  # global extent: a kernel over the whole map
+    GSoPAttention: lambda s: dict(reduce_stride=2 if s.index == 0 else 1),  # official: `planes == 64`
+    eca_official: lambda s: dict(kernel_size=(3, 5, 5, 7)[min(s.index, 3)]),  # official ECA-Net50 --ksize 3557
+    RelationAwareAttention: lambda s: dict(spatial_size=s.feat_size),
+    FusionNonLocal: lambda s: dict(low_channels=s.in_chs),
+    ObjectContext: lambda s: dict(num_regions=s.num_classes or 1000),
+}
+
+
+def _at_stage(layer: Callable[..., nn.Module], stage: Stage) -> Callable[..., nn.Module]:
+    """``layer`` with the arguments ``STAGE_ARGS`` gives it for ``stage``."""
+    rule = STAGE_ARGS.get(getattr(layer, 'func', layer))
+    if rule is None:
+        return layer
+    bound = getattr(layer, 'keywords', {})
+    return partial(layer, **{k: v for k, v in rule(stage).items() if k not in bound})
 
 
 class AttentionResNet(ResNet):
-    """timm's ``ResNet`` with attention layers given by name or class, in the blocks or between stages.
+    """timm's ``ResNet`` with attention layers given by name or class, in the blocks or after the stages.
 
     Args:
-        attn_layer: module applied in every bottleneck after the last BN (name from
+        attn_layer: module applied in every block after the last BN (name from
             ``timm_attn.layers.get_attn``, class or partial); also accepted as ``block_args['attn_layer']``.
-        attn_last_block_only: put ``attn_layer`` only in the last bottleneck of each stage (GSoP-Net).
+        attn_last_block_only: put ``attn_layer`` only in the last block of each stage (GSoP-Net).
         stage_attn_layer: module appended to the end of every stage but the last (BAM), same key prefix
             as the stage (``layer1.3`` for ResNet-50's first stage).
+        img_size: input side the size-dependent modules are built for (FcaNet's DCT, GE's kernel, RGA's
+            grid); other sizes work (adaptive pooling), the modules equal the official ones at this one.
         **kwargs: timm ``ResNet`` arguments (block, layers, num_classes, ...).
     """
 
@@ -61,6 +154,7 @@ class AttentionResNet(ResNet):
             attn_layer: _AttnArg = None,
             attn_last_block_only: bool = False,
             stage_attn_layer: _AttnArg = None,
+            img_size: int = 224,
             block_args: Optional[Dict[str, Any]] = None,
             zero_init_last: bool = True,
             device=None,
@@ -74,150 +168,328 @@ class AttentionResNet(ResNet):
         else:
             block_args.pop('attn_layer', None)
         attn_cls = get_attn(attn_layer)  # plugin names -> classes (timm's factory only knows its own)
-        if not attn_last_block_only:
-            block_args['attn_layer'] = attn_cls
-        super().__init__(block_args=block_args, zero_init_last=zero_init_last, **dd, **kwargs)
-        stages = [self.layer1, self.layer2, self.layer3, self.layer4]
-        if attn_last_block_only and attn_cls is not None:
-            for stage in stages:
-                block = stage[-1]
-                block.se = attn_cls(block.conv3.out_channels, **dd)  # timm's Bottleneck applies `se` after bn3
         stage_cls = get_attn(stage_attn_layer)
-        if stage_cls is not None:
-            for stage, info in zip(stages[:-1], self.feature_info[1:-1]):
-                stage.append(stage_cls(info['num_chs'], **dd))
-        if attn_last_block_only or stage_cls is not None:
+        every_block = attn_cls is not None and not attn_last_block_only
+        # timm builds the blocks with an empty `se` slot (timm's key order), filled below once feature_info
+        # gives each stage
+        block_args['attn_layer'] = nn.Identity if every_block else None
+        super().__init__(block_args=block_args, zero_init_last=zero_init_last, **dd, **kwargs)
+        self.img_size = img_size
+        for stage, blocks in zip(self.stage_info(), self._stage_modules()):
+            if attn_cls is not None:
+                layer = _at_stage(attn_cls, stage)
+                for block in blocks[-1:] if attn_last_block_only else blocks:
+                    block.se = layer(stage.num_chs, **dd)  # timm's blocks apply `se` after their last BN
+            if stage_cls is not None and stage.index < len(_STAGES) - 1:
+                blocks.append(_at_stage(stage_cls, stage)(stage.num_chs, **dd))
+        if attn_cls is not None or stage_cls is not None:
             self.init_weights(zero_init_last=zero_init_last)  # timm's init for the modules added above
+
+    def _stage_modules(self) -> List[nn.Sequential]:
+        return [getattr(self, name) for name in _STAGES]
+
+    def stage_info(self) -> List[Stage]:
+        """Every stage's ``Stage``, from timm's ``feature_info`` (entry 0 is the stem)."""
+        info = self.feature_info
+        return [
+            Stage(i, int(prev['num_chs']), int(cur['num_chs']), int(cur['reduction']),
+                  self.img_size // int(cur['reduction']), self.num_classes)
+            for i, (prev, cur) in enumerate(zip(info[:-1], info[1:]))
+        ]
+
+
+class ContextStage(nn.Sequential):
+    """A timm ResNet stage (its blocks keep the keys '0', '1', ...) with context modules inserted after
+    some blocks as '{block}_{kind}'."""
+
+    def __init__(self, blocks: nn.Sequential, inserts: Optional[Dict[int, Tuple[str, nn.Module]]] = None):
+        inserts = inserts or {}
+        modules = []
+        for i, block in enumerate(blocks):
+            modules.append((str(i), block))
+            if i in inserts:
+                name, module = inserts[i]
+                modules.append((f'{i}_{name}', module))
+        super().__init__(OrderedDict(modules))
+        self.grad_checkpointing = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self.forward_checkpointed(x)
+        for m in self:
+            x = m(x)
+        return x
+
+    @torch.jit.unused
+    def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-module activation checkpointing."""
+        for m in self:
+            x = checkpoint(m, x, use_reentrant=False)
+        return x
+
+
+class FusionStage(ContextStage):
+    """A ``ContextStage`` whose ``FusionNonLocal`` gets (stage input, current features). A class of its own:
+    TorchScript resolves the isinstance below only where a FusionNonLocal exists in the model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self.forward_checkpointed(x)
+        low = x
+        for m in self:
+            if isinstance(m, FusionNonLocal):
+                x = m(low, x)
+            else:
+                x = m(x)
+        return x
+
+    @torch.jit.unused
+    def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-module activation checkpointing, the FusionNonLocal getting (stage input, current features)."""
+        low = x
+        for m in self:
+            if isinstance(m, FusionNonLocal):
+                x = checkpoint(m, low, x, use_reentrant=False)
+            else:
+                x = checkpoint(m, x, use_reentrant=False)
+        return x
+
+
+class ContextResNet(AttentionResNet):
+    """``AttentionResNet`` with the context modules of ``ZOO_RESNET50[f'{context}_resnet50']`` inserted
+    after blocks of its stages (``ContextStage``).
+
+    Args:
+        context: 'nl', 'a2', 'da', 'cc', 'apnb', 'afnb', 'ocr', 'iau' or 'rga'.
+        ocr_regions: K for 'ocr' (default: num_classes, or 1000 when num_classes is 0).
+        **kwargs: ``AttentionResNet`` / timm ``ResNet`` arguments (block, layers, num_classes, img_size, ...).
+    """
+
+    def __init__(self, context: str, ocr_regions: Optional[int] = None, device=None, dtype=None, **kwargs):
+        place = ZOO_RESNET50.get(f'{context}_resnet50')
+        if place is None or not isinstance(place.where, dict):
+            kinds = sorted(n.split('_')[0] for n, p in ZOO_RESNET50.items() if isinstance(p.where, dict))
+            raise ValueError(f'unknown context module {context!r}, expected one of {kinds}')
+        super().__init__(device=device, dtype=dtype, **kwargs)
+        dd = {'device': device, 'dtype': dtype}
+        self.context = context
+        layer = place.layer_fn()
+        if ocr_regions and context == 'ocr':
+            layer = partial(layer, num_regions=ocr_regions)
+        for stage, name in zip(self.stage_info(), _STAGES):
+            blocks = getattr(self, name)
+            inserts = {i % len(blocks): (context, _at_stage(layer, stage)(stage.num_chs, **dd))
+                       for i in place.where.get(stage.index, ())}
+            stage_cls = FusionStage if context == 'afnb' and inserts else ContextStage
+            setattr(self, name, stage_cls(blocks, inserts))
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        # the stages checkpoint their own modules (see ContextStage.forward_checkpointed)
+        for layer in self._stage_modules():
+            if isinstance(layer, ContextStage):
+                layer.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def forward_with_regions(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """ocr_resnet50: (class logits, auxiliary region logits (B, K, H, W))."""
+        if self.context != 'ocr':
+            raise ValueError(f'forward_with_regions needs the OCR model, this one has {self.context!r} modules')
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        regions = x
+        for m in self.layer4:
+            if isinstance(m, ObjectContext):
+                x, regions = m.forward_with_regions(x)
+            else:
+                x = m(x)
+        return self.forward_head(x), regions
+
+
+EVERY_BLOCK, LAST_BLOCKS, AFTER_STAGES = 'every block', 'last blocks', 'after stages'
+
+
+class Placement(NamedTuple):
+    """One row of ``ZOO_RESNET50``: a module, where it goes, its arguments and its paper.
+
+    ``where``: ``EVERY_BLOCK``, ``LAST_BLOCKS``, ``AFTER_STAGES`` or {stage index: blocks after which a
+    context module goes (-1: the last)}. ``paper``: the citation (arXiv id, else the venue); titles, official
+    code and the paper's numbers are card data (``timm_attn.card_data.attention_resnet``)."""
+    layer: Union[str, Callable[..., nn.Module]]
+    where: Union[str, Dict[int, Tuple[int, ...]]]
+    args: Dict[str, Any]
+    paper: str
+
+    def layer_fn(self) -> Callable[..., nn.Module]:
+        layer = get_attn(self.layer)
+        return partial(layer, **self.args) if self.args else layer
+
+
+_NL_PLACES = {1: (1, 3), 2: (1, 3, 5)}  # 2 in res3, 3 in res4: every other block
+_AFTER_LAYER4 = {3: (-1,)}
+
+ZOO_RESNET50: Dict[str, Placement] = {
+    'ge_resnet50': Placement('ge_theta_plus', EVERY_BLOCK, {}, 'arXiv:1810.12348'),
+    'spa_resnet50': Placement('spa', EVERY_BLOCK, {}, 'ICME 2020'),
+    'cbam_resnet50': Placement('cbam', EVERY_BLOCK, {}, 'arXiv:1807.06521'),
+    'bam_resnet50': Placement('bam', AFTER_STAGES, {}, 'arXiv:1807.06514'),
+    'scse_resnet50': Placement('scse', EVERY_BLOCK, {}, 'arXiv:1803.02579'),
+    'fca_resnet50': Placement('fca', EVERY_BLOCK, {}, 'arXiv:2012.11879'),
+    'gsop_resnet50': Placement('gsop', LAST_BLOCKS, {}, 'arXiv:1811.12006'),
+    'eca_resnet50': Placement(eca_official, EVERY_BLOCK, {}, 'arXiv:1910.03151'),
+    'gc_resnet50': Placement(GlobalContext, EVERY_BLOCK, dict(fuse_add=True, fuse_scale=False, rd_ratio=1. / 16),
+                             'arXiv:1904.11492'),
+    'nl_resnet50': Placement(NonLocalAttn, _NL_PLACES, dict(use_scale=True, rd_ratio=1 / 2), 'arXiv:1711.07971'),
+    'a2_resnet50': Placement('a2', _NL_PLACES, {}, 'arXiv:1810.11579'),
+    'da_resnet50': Placement('da', _AFTER_LAYER4, {}, 'arXiv:1809.02983'),
+    'cc_resnet50': Placement('cc', _AFTER_LAYER4, {}, 'arXiv:1811.11721'),  # registered default: R = 2
+    'apnb_resnet50': Placement('apnb', _AFTER_LAYER4, {}, 'arXiv:1908.07678'),
+    'afnb_resnet50': Placement(FusionNonLocal, _AFTER_LAYER4, dict(key_channels=256, value_channels=256),
+                               'arXiv:1908.07678'),
+    'ocr_resnet50': Placement(ObjectContext, _AFTER_LAYER4, {}, 'arXiv:1909.11065'),
+    'iau_resnet50': Placement('iau', {1: (-1,), 2: (-1,)}, {}, 'arXiv:2009.01035'),
+    'rga_resnet50': Placement('rga', {0: (-1,), 1: (-1,), 2: (-1,), 3: (-1,)}, {}, 'arXiv:1904.02998'),
+}
+
+_PLACEMENT_ARG = {EVERY_BLOCK: 'attn_layer', LAST_BLOCKS: 'attn_layer', AFTER_STAGES: 'stage_attn_layer'}
 
 
 def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -> AttentionResNet:
-    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3))
-    return build_model(AttentionResNet, variant, pretrained, **dict(model_args, **kwargs))
+    place = ZOO_RESNET50[variant]
+    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=(3, 4, 6, 3))
+    if isinstance(place.where, dict):
+        model_cls, feature_cfg = ContextResNet, dict(flatten_sequential=False)
+        model_args['context'] = variant.split('_')[0]
+    else:
+        model_cls, feature_cfg = AttentionResNet, None
+        model_args[_PLACEMENT_ARG[place.where]] = place.layer_fn()
+        model_args['attn_last_block_only'] = place.where == LAST_BLOCKS
+        if 'attn_layer' in (kwargs.get('block_args') or {}):  # the caller's block_args choose the block's module
+            model_args.pop('attn_layer', None)
+    return build_model(model_cls, variant, pretrained, feature_cfg=feature_cfg, **dict(model_args, **kwargs))
 
 
-def _cfg(**kwargs) -> Dict[str, Any]:
+def _cfg(paper: str, **kwargs) -> Dict[str, Any]:
+    title, origin = card.PAPERS[paper]
     return {
         'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7), 'crop_pct': 0.875,
         'interpolation': 'bilinear', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
         'first_conv': 'conv1', 'classifier': 'fc', 'license': 'apache-2.0',
+        'paper_ids': paper if paper.startswith('arXiv:') else None, 'paper_name': title, 'origin_url': origin,
         **kwargs,
     }
 
 
-# no pretrained weights: one untagged cfg per model (timm lists them as untrained); the notes give the paper's
-# ImageNet-1k numbers for the module on ResNet-50
+# no weights are published for these: one untagged cfg per model (timm lists them as untrained), the
+# paper's numbers for the module on ResNet-50 in its notes
 default_cfgs = generate_default_cfgs({
-    'ge_resnet50': _cfg(
-        paper_ids='arXiv:1810.12348', paper_name='Gather-Excite: Exploiting Feature Context in CNNs',
-        origin_url='https://github.com/hujie-frank/GENet',
-        notes=('paper: GE-theta-plus ResNet-50 outperforms ResNet-101 (no released numbers)',)),
-    'spa_resnet50': _cfg(
-        paper_name='SPANet: Spatial Pyramid Attention Network for Enhanced Image Recognition (ICME 2020)',
-        origin_url='https://github.com/ma-xu/SPANet',
-        notes=('paper abstract: +1.6% top-1 over ResNet-50 on ImageNet',)),
-    'cbam_resnet50': _cfg(
-        paper_ids='arXiv:1807.06521', paper_name='CBAM: Convolutional Block Attention Module',
-        origin_url='https://github.com/Jongchan/attention-module',
-        notes=('official README: top-1 77.622 (ImageNet-1k val)',)),
-    'bam_resnet50': _cfg(
-        paper_ids='arXiv:1807.06514', paper_name='BAM: Bottleneck Attention Module',
-        origin_url='https://github.com/Jongchan/attention-module',
-        notes=('official README: top-1 76.860 (ImageNet-1k val)',)),
-    'scse_resnet50': _cfg(
-        paper_ids='arXiv:1803.02579',
-        paper_name="Concurrent Spatial and Channel 'Squeeze & Excitation' in Fully Convolutional Networks",
-        notes=('paper: segmentation only (no ImageNet numbers)',)),
-    'fca_resnet50': _cfg(
-        paper_ids='arXiv:2012.11879', paper_name='FcaNet: Frequency Channel Attention Networks',
-        origin_url='https://github.com/cfzd/FcaNet',
-        notes=('official README: top-1 78.52 (re-evaluated 78.57)',)),
-    'gsop_resnet50': _cfg(
-        paper_ids='arXiv:1811.12006', paper_name='Global Second-order Pooling Convolutional Networks',
-        origin_url='https://github.com/ZilinGao/Global-Second-order-Pooling-Convolutional-Networks',
-        notes=('official README: GSoP-Net1 top-1 error 22.02 (top-1 77.98), stage 4 at stride 16',)),
-    'eca_resnet50': _cfg(
-        paper_ids='arXiv:1910.03151', paper_name='ECA-Net: Efficient Channel Attention for Deep CNNs',
-        origin_url='https://github.com/BangguWu/ECANet',
-        notes=('official README: ECA-Net50 top-1 77.42 (paper 77.48)',)),
-    'gc_resnet50': _cfg(
-        paper_ids='arXiv:1904.11492',
-        paper_name='GCNet: Non-local Networks Meet Squeeze-Excitation Networks and Beyond',
-        origin_url='https://github.com/xvjiarui/GCNet'),
+    name: _cfg(place.paper, notes=card.NOTES.get(name)) for name, place in ZOO_RESNET50.items()
 })
-
-# the paper's GC block: context modelling + bottleneck transform with LayerNorm, fusion by addition, r = 16
-# the official ECA-Net50 (BangguWu/ECANet, `main.py -a eca_resnet50 --ksize 3557`): kernel 3 / 5 / 5 / 7 per stage,
-# i.e. 3 * 3 + 4 * 5 + 6 * 5 + 3 * 7 = the paper's 80 added parameters (the adaptive rule alone gives 5, 5, 5, 7)
-_ECA_KERNEL_BY_WIDTH = {256: 3, 512: 5, 1024: 5, 2048: 7}
-
-
-def eca_official(channels: int, **kwargs) -> EcaModule:
-    """ECA with the official ECA-Net50 kernel size of the stage (by block width; adaptive rule otherwise).
-    timm's EcaModule ignores ``kernel_size`` when given ``channels``, so a fixed size goes without them."""
-    kernel_size = _ECA_KERNEL_BY_WIDTH.get(channels)
-    if kernel_size is None:
-        return EcaModule(channels, **kwargs)
-    return EcaModule(None, kernel_size=kernel_size, **kwargs)
-
-
-_GC_PAPER = partial(GlobalContext, fuse_add=True, fuse_scale=False, rd_ratio=1. / 16)
-
-
-def _attn_resnet(variant: str, pretrained: bool, attn: Dict[str, Any], **kwargs) -> AttentionResNet:
-    if 'attn_layer' in (kwargs.get('block_args') or {}):  # the caller's block_args choose the block's module
-        attn = {k: v for k, v in attn.items() if k != 'attn_layer'}
-    return _create_attention_resnet(variant, pretrained, **dict(attn, **kwargs))
 
 
 @register_model
 def ge_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ResNet-50 + GE-theta-plus (global extent), the paper's best variant, in every bottleneck."""
-    return _attn_resnet('ge_resnet50', pretrained, dict(attn_layer='ge_theta_plus'), **kwargs)
+    return _create_attention_resnet('ge_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def spa_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ResNet-50 + spatial pyramid attention (1, 2, 4 bins) in every bottleneck."""
-    return _attn_resnet('spa_resnet50', pretrained, dict(attn_layer='spa'), **kwargs)
+    return _create_attention_resnet('spa_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def cbam_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ResNet-50 + CBAM (channel then 7x7 spatial) in every bottleneck."""
-    return _attn_resnet('cbam_resnet50', pretrained, dict(attn_layer='cbam'), **kwargs)
+    return _create_attention_resnet('cbam_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def bam_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ResNet-50 + BAM after stages 1, 2 and 3."""
-    return _attn_resnet('bam_resnet50', pretrained, dict(stage_attn_layer='bam'), **kwargs)
+    return _create_attention_resnet('bam_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def scse_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ResNet-50 + scSE (r = 16, additive aggregation) in every bottleneck."""
-    return _attn_resnet('scse_resnet50', pretrained, dict(attn_layer='scse'), **kwargs)
+    return _create_attention_resnet('scse_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def fca_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """FcaNet-50: ResNet-50 + multi-spectral channel attention (top-16 frequencies) in every bottleneck."""
-    return _attn_resnet('fca_resnet50', pretrained, dict(attn_layer='fca'), **kwargs)
+    return _create_attention_resnet('fca_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def gsop_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """GSoP-Net1 on ResNet-50: a GSoP block in the last bottleneck of each stage, global average pooling."""
-    return _attn_resnet('gsop_resnet50', pretrained, dict(attn_layer='gsop', attn_last_block_only=True), **kwargs)
+    return _create_attention_resnet('gsop_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def eca_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
-    """ECA-Net50: ResNet-50 + ECA (adaptive kernel size) in every bottleneck, on timm's plain ResNet-50."""
-    return _attn_resnet('eca_resnet50', pretrained, dict(attn_layer=eca_official), **kwargs)
+    """ECA-Net50: ResNet-50 + ECA (official kernels 3/5/5/7 by stage) in every bottleneck."""
+    return _create_attention_resnet('eca_resnet50', pretrained, **kwargs)
 
 
 @register_model
 def gc_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ResNet-50 + GC block (add fusion, r = 16) in every bottleneck, on timm's plain ResNet-50."""
-    return _attn_resnet('gc_resnet50', pretrained, dict(attn_layer=_GC_PAPER), **kwargs)
+    return _create_attention_resnet('gc_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def nl_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with 5 Non-local blocks (2 in layer2, 3 in layer3)."""
+    return _create_attention_resnet('nl_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def a2_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with 5 A2 double attention blocks (2 in layer2, 3 in layer3)."""
+    return _create_attention_resnet('a2_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def da_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with DANet position + channel attention after layer4."""
+    return _create_attention_resnet('da_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def cc_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with recurrent criss-cross attention (R = 2) after layer4."""
+    return _create_attention_resnet('cc_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def apnb_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with an asymmetric pyramid non-local block after layer4."""
+    return _create_attention_resnet('apnb_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def afnb_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with an asymmetric fusion non-local block fusing layer3 into layer4."""
+    return _create_attention_resnet('afnb_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def ocr_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with an OCR block (K soft regions from an auxiliary head) after layer4."""
+    return _create_attention_resnet('ocr_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def iau_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with IAU blocks after layer2 and layer3."""
+    return _create_attention_resnet('iau_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def rga_resnet50(pretrained: bool = False, **kwargs) -> ContextResNet:
+    """ResNet-50 with RGA-S + RGA-C after every stage."""
+    return _create_attention_resnet('rga_resnet50', pretrained, **kwargs)

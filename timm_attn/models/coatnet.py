@@ -48,7 +48,6 @@ Input sizes: any multiple of 32, fixed at construction (``img_size``), because t
 tables of S3 / S4 are built for the S3 / S4 grids. ``checkpoint_filter_fn`` resizes the tables of a
 checkpoint trained at another size bilinearly (the paper's fine-tuning at 384 / 512).
 """
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -60,6 +59,7 @@ from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, calculat
 from timm.models import generate_default_cfgs, register_model
 from timm.models._manipulate import checkpoint
 
+from ..card_data import coatnet as card
 from ..hub import hub_id
 from ..layers._ops import PointwiseConv2d, pool_2x2_nchw, pool_2x2_nhwc
 from ..layers.rel_attention import RelativeSelfAttention, resize_relative_position_bias_table
@@ -460,78 +460,34 @@ def _cfg(size: int = 224, **kwargs) -> Dict[str, Any]:
         crop_pct=0.875 if size == 224 else 1.0, crop_mode='center', interpolation='bicubic',
         first_conv='stem.conv1', classifier='head.fc', license='apache-2.0', paper_ids='arXiv:2106.04803',
         paper_name='CoAtNet: Marrying Convolution and Attention for All Data Sizes',
-        origin_url='https://arxiv.org/abs/2106.04803', **kwargs)
+        origin_url='https://arxiv.org/abs/2106.04803',  # no official code
+        **kwargs)
 
 
-# ImageNet top-1 from the paper's Table 4: (model, tag) -> (input size, top-1)
-_PAPER_ACCURACY = {
-    ('coatnet_0', 'in1k'): (224, 81.6), ('coatnet_0', 'in1k_384'): (384, 83.9),
-    ('coatnet_1', 'in1k'): (224, 83.3), ('coatnet_1', 'in1k_384'): (384, 85.1),
-    ('coatnet_2', 'in1k'): (224, 84.1), ('coatnet_2', 'in1k_384'): (384, 85.7), ('coatnet_2', 'in1k_512'): (512, 85.9),
-    ('coatnet_2', 'in21k_ft_in1k_384'): (384, 87.1), ('coatnet_2', 'in21k_ft_in1k_512'): (512, 87.3),
-    ('coatnet_3', 'in1k'): (224, 84.5), ('coatnet_3', 'in1k_384'): (384, 85.8), ('coatnet_3', 'in1k_512'): (512, 86.0),
-    ('coatnet_3', 'in21k_ft_in1k_384'): (384, 87.6), ('coatnet_3', 'in21k_ft_in1k_512'): (512, 87.9),
-    ('coatnet_4', 'in21k_ft_in1k_384'): (384, 87.9), ('coatnet_4', 'in21k_ft_in1k_512'): (512, 88.1),
+# pretrained tags (weights trained here), the default first; the input size is the tag's suffix (224 without one)
+_IN1K_TAGS = ('in1k', 'in1k_384', 'in1k_512', 'in21k_ft_in1k_384', 'in21k_ft_in1k_512')
+_TAGS = {
+    'coatnet_0': _IN1K_TAGS[:2], 'coatnet_1': _IN1K_TAGS[:2], 'coatnet_2': _IN1K_TAGS, 'coatnet_3': _IN1K_TAGS,
+    'coatnet_4': _IN1K_TAGS[3:],
 }
 
 
-def _paper_note(tag: str, size: int, top1: float) -> str:
-    data = 'ImageNet-21k pre-training, ImageNet-1k fine-tuning' if tag.startswith('in21k') else 'ImageNet-1k only'
-    return f'paper: top-1 {top1} (ImageNet-1k val, {size}x{size}, {data}; Table 4)'
+def _tag_size(tag: str) -> int:
+    suffix = tag.rsplit('_', 1)[-1]
+    return int(suffix) if suffix.isdigit() else 224
 
 
 default_cfgs = generate_default_cfgs({
     **{
         f'{name}.{tag}': _cfg(
-            size, hf_hub_id=hub_id(f'{name}.{tag}'), hf_hub_filename='model.safetensors',
-            notes=(_paper_note(tag, size, top1),),
+            _tag_size(tag), hf_hub_id=hub_id(f'{name}.{tag}'), hf_hub_filename='model.safetensors',
+            notes=card.NOTES[f'{name}.{tag}'],
         )
-        for (name, tag), (size, top1) in _PAPER_ACCURACY.items()
+        for name, tags in _TAGS.items() for tag in tags
     },
     # JFT-only sizes: no ImageNet result in the paper, no weights
     'coatnet_5': _cfg(), 'coatnet_6': _cfg(), 'coatnet_7': _cfg(),
 })
-
-
-def _training_command(arch: str, tag: str) -> str:
-    """The command (or what is missing) that makes the weights of ``arch.tag``, for its model card."""
-    recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', f'{arch}_in1k.yaml')
-    if tag == 'in1k' and os.path.isfile(recipe):
-        return (f'python train.py --config timm_attn/recipes/{arch}_in1k.yaml --data-dir /data/imagenet '
-                f'--output output/{arch}.in1k')
-    if tag.startswith('in1k_'):
-        return (f'# fine-tuning of {arch}.in1k at {tag[5:]} px (relative-bias tables interpolated on load);\n'
-                f'# the paper gives no fine-tuning recipe in the parts this project has: none is shipped yet')
-    return (f'# ImageNet-21k pre-training, then ImageNet-1k fine-tuning at {tag.rsplit("_", 1)[-1]} px:\n'
-            f'# no recipe is shipped yet')
-
-
-# what timm_attn.cards needs beyond the pretrained cfgs
-HUB_CARD = dict(
-    dataset='imagenet-1k',
-    description='''
-A CoAtNet image classifier: a convolutional stem, two stages of MBConv blocks with squeeze-excitation
-and two stages of Transformer blocks with relative attention (one trainable relative-position bias
-table per head, added to the attention logits), all pre-norm, as described in the paper (no official
-code or weights were released). Built for a fixed input size; the relative-bias tables are resized
-bilinearly when weights for another size are loaded.
-''',
-    weights_source='''
-No official weights exist. These weights are to be trained by the plugin's maintainers with timm's
-train.py and the paper's ImageNet recipe (Table 10), shipped with the plugin as a train.py config
-(`timm_attn/recipes/`; fine-tuning at 384 / 512 starts from the 224 weights, whose relative-bias
-tables are interpolated on load). Until a repo is published, `pretrained=True` fails with a message.
-''',
-    weights_command=lambda arch, tag: _training_command(arch, tag),
-    citation='''
-@inproceedings{dai2021coatnet,
-  title={CoAtNet: Marrying Convolution and Attention for All Data Sizes},
-  author={Dai, Zihang and Liu, Hanxiao and Le, Quoc V. and Tan, Mingxing},
-  booktitle={Advances in Neural Information Processing Systems},
-  year={2021}
-}
-''',
-)
 
 
 @register_model

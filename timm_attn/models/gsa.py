@@ -51,7 +51,6 @@ largest tensors at 56 x 56.
 """
 import functools
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple, Type, Union
 
@@ -62,6 +61,7 @@ from timm.layers import create_attn, register_notrace_module, to_2tuple
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import ResNet
 
+from ..card_data import gsa as card
 from ..hub import hub_id
 from ..layers.global_self_attention import GlobalSelfAttention
 from ..layers._ops import AvgPool2x2, ConvBnFoldCache, StemMaxPool, is_avg_down_pool, is_foldable_bn, \
@@ -321,7 +321,7 @@ def _create_gsa(variant: str, pretrained: bool = False, **kwargs) -> GSAResNet:
 
 def _cfg(**kwargs) -> Dict[str, Any]:
     return base_cfg(
-        first_conv='conv1', classifier='fc', license='mit', paper_ids='arXiv:2010.03019',
+        first_conv='conv1', classifier='fc', license='apache-2.0', paper_ids='arXiv:2010.03019',
         paper_name='Global Self-Attention Networks for Image Recognition',
         origin_url='https://arxiv.org/abs/2010.03019', **kwargs)
 
@@ -331,60 +331,16 @@ def _cifar_cfg(**kwargs) -> Dict[str, Any]:
                 mean=CIFAR100_MEAN, std=CIFAR100_STD, **kwargs)
 
 
-_NOTE = ('no result in the parts of the paper available here (abstract: GSA-ResNet-50 +1.6% top-1 over '
-         'ResNet-50 with fewer parameters and FLOPs, per a secondary source)',)
-
+# weights to be trained here (no official code or weights): the project's license; the notes are card data
 default_cfgs = generate_default_cfgs({
-    **{f'{name}.in1k': _cfg(hf_hub_id=hub_id(f'{name}.in1k'), hf_hub_filename='model.safetensors', notes=_NOTE)
+    **{f'{name}.in1k': _cfg(
+        hf_hub_id=hub_id(f'{name}.in1k'), hf_hub_filename='model.safetensors', notes=card.NOTES['in1k'])
        for name in _IMAGENET_NAMES},
     **{f'{name}_cifar.cifar100': _cifar_cfg(
         hf_hub_id=hub_id(f'{name}_cifar.cifar100'), hf_hub_filename='model.safetensors',
-        notes=('no per-model result in the parts of the paper available here (abstract: GSA networks '
-               'outperform convolution-based networks on CIFAR-100)',))
+        notes=card.NOTES['cifar100'])
        for name in _IMAGENET_NAMES},
 })
-
-
-def _training_command(arch: str, tag: str) -> str:
-    """The command that makes the weights of ``arch.tag``, for its model card."""
-    name = f"{arch.removesuffix('_cifar')}_{tag}.yaml"
-    recipe = os.path.join(os.path.dirname(__file__), '..', 'recipes', name)
-    data = '/data/imagenet' if tag == 'in1k' else '/data/cifar100'
-    if os.path.isfile(recipe):
-        return f'python train.py --config timm_attn/recipes/{name} --data-dir {data} --output output/{arch}.{tag}'
-    return '# no recipe is shipped for this tag yet'
-
-
-HUB_CARD = dict(
-    dataset=lambda arch, tag: 'cifar100' if tag.startswith('cifar100') else 'imagenet-1k',
-    description='''
-A GSA-Net image classifier: a bottleneck ResNet whose 3x3 convolutions are global self-attention
-(GSA) modules, as described in the paper (no official code or weights were released). A GSA module
-sums a content attention over all pixels (keys softmax-normalised over positions, linear in the
-number of pixels) and an axial positional attention (column-only, BatchNorm, row-only, with learned
-relative position embeddings as keys over the whole axis). The stem stays convolutional; blocks
-downsample by 2x2 average pooling after the GSA module. Choices the available text of the paper
-leaves open (8 heads, key width = value width, no softmax over the positional logits, embeddings
-shared by the heads, no output projection) are constructor arguments, documented in the model file.
-Any input size works; the relative-position tables cover the maps of the default input size and
-reuse their outermost embedding beyond it.
-''',
-    weights_source='''
-No official weights exist. These weights are to be trained by the plugin's maintainers with timm's
-train.py and the recipe shipped with the plugin as a train.py config (`timm_attn/recipes/`). The
-paper's training hyper-parameters were not available: the recipe is a standard one for this kind of
-network, stated in the file. Until a repo is published, `pretrained=True` fails with a message.
-''',
-    weights_command=lambda arch, tag: _training_command(arch, tag),
-    citation='''
-@article{shen2020global,
-  title={Global Self-Attention Networks for Image Recognition},
-  author={Shen, Zhuoran and Bello, Irwan and Vemulapalli, Raviteja and Jia, Xuhui and Chen, Ching-Hui},
-  journal={arXiv preprint arXiv:2010.03019},
-  year={2020}
-}
-''',
-)
 
 
 @register_model

@@ -30,6 +30,7 @@ from torch import nn
 from timm.layers import BatchNormAct2d, ClassifierHead
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 
+from ..card_data import resattnet as card
 from ..layers.residual_attention import PreActBottleneck, ResidualAttentionModule
 from ._builder import base_cfg, build_model, cfg_kwargs
 from ._stages import StageNet
@@ -140,15 +141,14 @@ def _create_resattnet(variant: str, pretrained: bool = False, **kwargs) -> Resid
 
 def _cfg(**kwargs) -> Dict[str, Any]:
     return base_cfg(
-        first_conv='stem.conv', classifier='head.fc', paper_ids='arXiv:1704.06904',
+        first_conv='stem.conv', classifier='head.fc', license='apache-2.0', paper_ids='arXiv:1704.06904',
         paper_name='Residual Attention Network for Image Classification',
         origin_url='https://github.com/fwang91/residual-attention-network', **kwargs)
 
 
 # no pretrained weights (the official release is Caffe, Attention-92 only): untagged cfgs
 default_cfgs = generate_default_cfgs({
-    'resattnet56': _cfg(notes=('paper: top-1 error 21.76 (ImageNet-1k val, 224 crop)',)),
-    'resattnet92': _cfg(notes=('paper: top-1 error 19.5 (ImageNet-1k val, 320 crop)',)),
+    name: _cfg(notes=card.NOTES[name]) for name in ('resattnet56', 'resattnet92')
 })
 
 

@@ -31,6 +31,7 @@ from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, reg
     register_notrace_module
 from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 
+from ..card_data import san as card
 from ..hub import hub_id
 from ..layers._ops import MaxPool2x2, PointwiseConv2d, batch_norm_train, max_pool_2x2, pointwise_bn_relu_inference, \
     recompute_in_backward
@@ -298,7 +299,7 @@ class SAN(StageNet):
         return self.stem(x)
 
 
-# official block sub-modules -> ours (the SAM's in timm_attn.layers.san_attention)
+# official block sub-modules -> ours (the SAM's in timm_attn.layers.san.san_attention)
 _OFFICIAL_BLOCK_KEYS = {
     'bn1': 'norm1', 'bn2': 'norm2', 'conv': 'conv',
     'sam.conv1': 'attn.phi', 'sam.conv2': 'attn.psi', 'sam.conv3': 'attn.beta', 'sam.conv_p': 'attn.pos_proj',
@@ -363,45 +364,13 @@ def _cfg(**kwargs) -> Dict[str, Any]:
         origin_url='https://github.com/hszhao/SAN', **kwargs)
 
 
-# top-1 / top-5 on ImageNet-1k val at 224, from the paper's Table 2 and the official README
-_PAPER_ACCURACY = {
-    'san10_pairwise': (74.9, 92.1), 'san10_patchwise': (77.1, 93.5),
-    'san15_pairwise': (76.6, 93.1), 'san15_patchwise': (78.0, 93.9),
-    'san19_pairwise': (76.9, 93.4), 'san19_patchwise': (78.2, 93.9),
-}
-
+# weights converted from the official checkpoints; the paper's numbers are card data
 default_cfgs = generate_default_cfgs({
-    f'{name}.in1k': _cfg(
-        hf_hub_id=hub_id(f'{name}.in1k'), hf_hub_filename='model.safetensors',
-        notes=(f'paper: top-1 {top1}, top-5 {top5} (ImageNet-1k val, 224, official checkpoint)',),
-    )
-    for name, (top1, top5) in _PAPER_ACCURACY.items()
+    name_tag: _cfg(hf_hub_id=hub_id(name_tag), hf_hub_filename='model.safetensors', notes=card.NOTES[name_tag])
+    for name_tag in ('san10_pairwise.in1k', 'san10_patchwise.in1k', 'san15_pairwise.in1k', 'san15_patchwise.in1k',
+                     'san19_pairwise.in1k', 'san19_patchwise.in1k')
 })
 
-# what timm_attn.cards needs beyond the pretrained cfgs
-HUB_CARD = dict(
-    dataset='imagenet-1k',
-    description='''
-A SAN (self-attention network) image classifier: a ResNet-style network whose spatial convolutions
-are local self-attention over a k x k footprint, pairwise (softmax over a relation of each pair of
-positions) or patchwise (weights from the whole footprint at once), with exactly the architecture,
-parameter count and checkpoint layout of the official implementation.
-''',
-    weights_source='''
-Converted from the official checkpoint (`model_best.pth` linked from https://github.com/hszhao/SAN,
-trained by the authors on ImageNet-1k for 100 epochs) with the plugin's conversion script, which
-loads it strictly into this model and writes `model.safetensors`:
-''',
-    weights_command='python scripts/convert_official.py {arch} model_best.pth --out hub/{arch}.{tag}',
-    citation='''
-@inproceedings{zhao2020exploring,
-  title={Exploring Self-attention for Image Recognition},
-  author={Zhao, Hengshuang and Jia, Jiaya and Koltun, Vladlen},
-  booktitle={CVPR},
-  year={2020}
-}
-''',
-)
 
 
 @register_model

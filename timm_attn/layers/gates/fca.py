@@ -13,7 +13,9 @@ The channels are split into n equal groups (n = 16 for the paper's 'top16'); gro
 
 The frequencies are the paper's ranking on a 7x7 grid, scaled to the DCT size (u * H // 7), as the official
 code does. The DCT size (H, W) is fixed at construction (``dct_size``); the official ResNets use the stage's
-size at 224 px (56, 28, 14, 7 for 256, 512, 1024, 2048 channels: ``resnet_feature_size``, the default).
+size at 224 px (56, 28, 14, 7), which a model passes from its stage (``timm_attn.models.attention_resnet``
+derives it from ``feature_info``). Without one, a layer built on its own falls back to
+``resnet_feature_size(channels)``, the official ``c2wh`` guess from a ResNet-50 / -18 width.
 
 Any input size: like the official code, a map whose size differs from the DCT size is first average-pooled
 adaptively to it (``F.adaptive_avg_pool2d``; a smaller map, down to 1x1, is spread over the grid by the same
@@ -41,7 +43,9 @@ _RESNET_FEATURE_SIZE: Dict[int, int] = {64: 56, 128: 28, 256: 56, 512: 28, 1024:
 
 
 def resnet_feature_size(channels: int) -> int:
-    """Side of a ResNet-50 (or -18/34) stage's feature map at 224 px for its channel count; 7 otherwise."""
+    """Side of a ResNet-50 stage's feature map at 224 px guessed from its channel count (the official FcaNet
+    ``c2wh`` table); 7 otherwise. A guess (ResNet-18/34's 256 / 512 channels are their stages 3 / 4, at 14 / 7,
+    not 56 / 28): models pass the stage's size from their ``feature_info`` instead."""
     return _RESNET_FEATURE_SIZE.get(channels, 7)
 
 
@@ -60,7 +64,8 @@ class MultiSpectralAttention(nn.Module):
 
     Args:
         channels: input (= output) channels; must be divisible by ``num_freq``.
-        dct_size: DCT grid side(s) (H, W); None = ``resnet_feature_size(channels)`` (the official choice).
+        dct_size: DCT grid side(s) (H, W): the stage's feature size at the training input size (models pass
+            it); None = ``resnet_feature_size(channels)``, a guess from the width for a layer built on its own.
         num_freq: number of top-ranked frequencies (1, 2, 4, 8, 16 or 32; paper: 16).
         rd_ratio: MLP reduction (paper: 1/16). rd_channels overrides it.
     """

@@ -38,17 +38,15 @@ class GSoPAttention(nn.Module):
     Args:
         channels: input (= output) channels.
         dim: channels d after the reduction conv (official ``att_dim``: 128).
-        reduce_stride: stride of the reduction conv; None = 2 for 256 channels (ResNet-50 stage 1, the
-            official ``planes == 64`` rule), else 1.
+        reduce_stride: stride of the reduction conv (official: 2 in a ResNet's first stage, ``planes == 64``,
+            1 elsewhere; a model passes its stage's value, see ``timm_attn.models.attention_resnet``).
         expansion: outputs of the row-wise conv per row (official: 4).
     """
 
-    def __init__(self, channels: int, dim: int = 128, reduce_stride=None, expansion: int = 4,
+    def __init__(self, channels: int, dim: int = 128, reduce_stride: int = 1, expansion: int = 4,
                  device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        if reduce_stride is None:
-            reduce_stride = 2 if channels == 256 else 1
         self.pre_act = nn.ReLU()
         self.reduce = nn.Conv2d(channels, dim, 1, stride=reduce_stride, **dd)
         self.reduce_norm = nn.BatchNorm2d(dim, **dd)
