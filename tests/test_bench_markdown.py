@@ -19,7 +19,8 @@ def test_bench_markdown_writes_header_and_replaces_its_block(tmp_path):
                    'stale table\n<!-- end generated (block tiny) -->\n\nHand-written text after.\n')
     assert cli.main(['bench', *TINY, '--out', str(tmp_path / 'out'), '--markdown', str(doc), '--block', 'tiny']) == 0
     text = doc.read_text()
-    assert text.startswith('# Performance\n\nHand-written text before.\n') and text.endswith('Hand-written text after.\n')
+    assert text.startswith('# Performance\n\nHand-written text before.\n')
+    assert text.endswith('Hand-written text after.\n')
     assert 'stale table' not in text and text.count('<!-- begin generated') == 1
     block = text.split('(block tiny); do not edit by hand -->\n')[1].split('<!-- end generated (block tiny) -->')[0]
     command, header, table = block.strip('\n').split('\n\n')
@@ -41,3 +42,11 @@ def test_markdown_blocks_are_appended_then_replaced_independently(tmp_path):
     text = doc.read_text()
     assert 'A1' not in text and text.index('A2') < text.index('B1') and '`timm-attn bench --block b`' in text
     assert text.count('<!-- end generated') == 2
+
+
+def test_eval_only_tables_leave_out_the_training_columns(tmp_path):
+    doc = tmp_path / 'eval.md'
+    assert cli.main(['bench', *TINY, '--no-train', '--out', str(tmp_path / 'out'), '--markdown', str(doc)]) == 0
+    text = doc.read_text()
+    assert 'eval only' in text and 'train_batch_size' not in text and 'train step' not in text and 'nan' not in text
+    assert '| model | params (M) | GMACs | eval img/s | eval x |' in text

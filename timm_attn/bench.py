@@ -246,11 +246,14 @@ def result_rows(results: Sequence[BenchResult]) -> List[Dict[str, object]]:
     return rows
 
 
-def format_markdown(results: Sequence[BenchResult]) -> str:
+def format_markdown(results: Sequence[BenchResult], drop_empty: bool = False) -> str:
+    """The table; ``drop_empty`` leaves out columns that are 'nan' in every row (training with ``--no-train``,
+    memory with ``--no-memory``)."""
     rows = result_rows(results)
-    lines = ['| ' + ' | '.join(title for _, title in _COLUMNS) + ' |',
-             '|' + '---|' * len(_COLUMNS)]
-    lines += ['| ' + ' | '.join(str(row[key]) for key, _ in _COLUMNS) + ' |' for row in rows]
+    columns = [(k, t) for k, t in _COLUMNS if not (drop_empty and all(str(r[k]) == 'nan' for r in rows))]
+    lines = ['| ' + ' | '.join(title for _, title in columns) + ' |',
+             '|' + '---|' * len(columns)]
+    lines += ['| ' + ' | '.join(str(row[key]) for key, _ in columns) + ' |' for row in rows]
     return '\n'.join(lines)
 
 
@@ -285,10 +288,13 @@ def markdown_report(results: Sequence[BenchResult], settings: Dict[str, object])
     device = str(settings.get('device', 'cpu'))
     if device.startswith('cuda') and torch.cuda.is_available():
         device = f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
+    trained = any(r.train_samples for r in results)
+    shown = {k: v for k, v in settings.items()
+             if k != 'device' and (trained or k not in ('train_batch_size', 'train_rounds'))}
     header = (f"{time.strftime('%Y-%m-%d')}, commit {git_commit()}, torch {torch.__version__}, "
               f"timm {timm.__version__}, CPU: {cpu_model()}, {os.cpu_count()} cores; device {device}; "
-              + ', '.join(f'{k}={v}' for k, v in settings.items() if k != 'device'))
-    return f'{header}\n\n{format_markdown(results)}\n'
+              + ', '.join(f'{k}={v}' for k, v in shown.items()) + ('' if trained else '; eval only'))
+    return f'{header}\n\n{format_markdown(results, drop_empty=True)}\n'
 
 
 def _markers(block: str):
