@@ -50,3 +50,9 @@ def test_eval_only_tables_leave_out_the_training_columns(tmp_path):
     text = doc.read_text()
     assert 'eval only' in text and 'train_batch_size' not in text and 'train step' not in text and 'nan' not in text
     assert '| model | params (M) | GMACs | eval img/s | eval x |' in text
+
+
+def test_fixed_input_size_models_are_built_for_the_bench_size():
+    from timm_attn.bench import create_bench_model
+    assert create_bench_model('test_vit', img_size=32).patch_embed.img_size == (32, 32)
+    assert create_bench_model('test_resnet', img_size=32).num_classes == 1000  # no img_size argument for a CNN

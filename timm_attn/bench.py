@@ -56,12 +56,17 @@ class BenchResult:
     train_samples: List[float] = field(default_factory=list)
 
 
-def create_bench_model(name: str, **kwargs):
+def create_bench_model(name: str, img_size: Optional[int] = None, **kwargs):
+    """The model ``name``; one with a fixed input size (``pretrained_cfg['fixed_input_size']``: CoAtNet,
+    ACmix-Swin, ViTs) is built for ``img_size`` when that differs from its default."""
     import timm
     if name in PAPER_RESNETS:
         from timm.models.resnet import Bottleneck, ResNet
         return ResNet(Bottleneck, list(PAPER_RESNETS[name]), **kwargs)
     import timm_attn  # noqa: F401  (registers the plugin when TIMM_ATTN_AUTOLOAD=0)
+    cfg = timm.models.get_pretrained_cfg(name)
+    if img_size is not None and cfg is not None and cfg.fixed_input_size and cfg.input_size[-1] != img_size:
+        kwargs.setdefault('img_size', img_size)
     return timm.create_model(name, **kwargs)
 
 
@@ -92,7 +97,7 @@ def measure_train_peak(name: str, batch_size: int, img_size: int, device: str, a
     """Peak memory (MB) of one training step, in a fresh process on the CPU."""
     if device.startswith('cuda'):
         import torch
-        model = create_bench_model(name).to(device).train()
+        model = create_bench_model(name, img_size).to(device).train()
         step = _train_step_fn(model, batch_size, img_size, torch.device(device), amp_dtype(amp))
         step()  # optimizer state allocated here, as in a real run
         torch.cuda.synchronize()
@@ -122,7 +127,7 @@ def _peak_child(name: str, batch_size: int, img_size: int, amp: Optional[str], t
     (ru_maxrss would not do: Linux carries the parent's peak over fork and exec.)"""
     import torch
     torch.set_num_threads(threads)
-    model = create_bench_model(name).train()
+    model = create_bench_model(name, img_size).train()
     step = _train_step_fn(model, batch_size, img_size, torch.device('cpu'), amp_dtype(amp))
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')  # reset VmHWM to the current RSS
@@ -175,14 +180,14 @@ def run_bench(
     eval_models, train_steps = {}, {}
     for i, name in enumerate(names):
         _log(f'[{i + 1}/{len(names)}] building {name}', quiet)
-        model = create_bench_model(name)
+        model = create_bench_model(name, img_size)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         gmacs = count_gmacs(model, img_size)
         results[name] = BenchResult(name, name in baselines, round(params, 3), round(gmacs, 3))
         model = model.to(dev).eval()
         eval_models[name] = torch.compile(model) if compile else model
         if train:
-            train_model = create_bench_model(name).to(dev).train()
+            train_model = create_bench_model(name, img_size).to(dev).train()
             train_model = torch.compile(train_model) if compile else train_model
             train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, dtype)
 
