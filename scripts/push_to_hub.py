@@ -16,33 +16,33 @@ import os
 import sys
 import tempfile
 
+from timm_attn.train_output import TrainOutput, is_train_output, read_train_output
+
 REPO_FILES = ('model.safetensors', 'config.json', 'README.md')
+PICKLE_SUFFIXES = ('.bin', '.pth', '.pt', '.pkl', '.tar')
 
 
 class PublishError(ValueError):
     """A folder that cannot be published as it is."""
-PICKLE_SUFFIXES = ('.bin', '.pth', '.pt', '.pkl', '.tar')
 
 
-def _is_train_output(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, 'args.yaml')) and any(
-        os.path.isfile(os.path.join(folder, f)) for f in ('model_best.pth.tar', 'last.pth.tar'))
+def _read_run(folder: str) -> TrainOutput:
+    try:
+        return read_train_output(folder)
+    except ValueError as e:
+        raise PublishError(str(e)) from None
 
 
 def export_train_output(folder: str, out: str, tag: str, repo_id: str) -> str:
     """Repo folder for a timm train.py output; returns ``model.tag``."""
     import timm
-    import yaml
     import timm_attn  # noqa: F401
     from timm_attn.hub import export_hub_folder
-    with open(os.path.join(folder, 'args.yaml')) as f:
-        args = yaml.safe_load(f)
-    ckpt = os.path.join(folder, 'model_best.pth.tar')
-    if not os.path.isfile(ckpt):
-        ckpt = os.path.join(folder, 'last.pth.tar')
-    model = timm.create_model(args['model'], num_classes=args.get('num_classes') or 1000)
+    run = _read_run(folder)
+    args, ckpt = run.args, run.checkpoint
+    model = timm.create_model(run.model, num_classes=run.num_classes or 1000)
     timm.models.load_checkpoint(model, ckpt, strict=True)  # weights_only load, EMA weights when saved
-    name_tag = _train_output_name(folder, tag)
+    name_tag = f'{run.model}.{tag}'
     command = 'python train.py ' + ' '.join(
         f'--{k.replace("_", "-")} {v}' for k, v in sorted(args.items())
         if k in ('model', 'data_dir', 'dataset', 'epochs', 'batch_size', 'lr', 'opt', 'weight_decay', 'sched',
@@ -51,12 +51,6 @@ def export_train_output(folder: str, out: str, tag: str, repo_id: str) -> str:
         f'Trained with timm-attn and timm\'s unchanged train.py (output folder `{os.path.basename(folder)}`, '
         f'checkpoint `{os.path.basename(ckpt)}`):'), weights_command=command, usage_name=f'hf-hub:{repo_id}')
     return name_tag
-
-
-def _train_output_name(folder: str, tag: str) -> str:
-    import yaml
-    with open(os.path.join(folder, 'args.yaml')) as f:
-        return f"{yaml.safe_load(f)['model']}.{tag}"
 
 
 def check_repo_folder(folder: str) -> None:
@@ -102,8 +96,8 @@ def main(argv=None) -> int:
         for folder in args.folders:
             folder = folder.rstrip('/')
             with tempfile.TemporaryDirectory() as tmp:
-                if _is_train_output(folder):
-                    repo_id = args.repo_id or f'{HUB_NAMESPACE}/{_train_output_name(folder, args.tag)}'
+                if is_train_output(folder):
+                    repo_id = args.repo_id or f'{HUB_NAMESPACE}/{_read_run(folder).model}.{args.tag}'
                     export_train_output(folder, tmp, args.tag, repo_id)
                     folder = tmp
                 else:

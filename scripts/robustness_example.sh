@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's worked example of `timm-attn robustness`; regenerates scripts/robustness_example.png.
+# The worked example of `timm-attn robustness` in docs/robustness.md; regenerates docs/assets/robustness_example.png.
 #
 # A synthetic 4-class ImageFolder of 32 x 32 images (disk, horizontal stripes, vertical stripes, upward
 # triangle; random colours, sizes, positions, periods, noise), a tiny ResNet and a tiny ViT from timm
@@ -8,11 +8,11 @@
 # model whose run folder exists already.
 #
 #   scripts/robustness_example.sh [WORKDIR]      (default: robustness-example/)
-#   TIMM_TRAIN=path/to/timm/train.py PYTHON=python scripts/robustness_example.sh
+#   TIMM_SCRIPTS=path/to/timm-scripts PYTHON=python scripts/robustness_example.sh   (or TIMM_TRAIN=.../train.py)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-robustness-example}
-TRAIN=${TIMM_TRAIN:-$ROOT/../shared/peer/timm/train.py}
+TRAIN=${TIMM_TRAIN:-${TIMM_SCRIPTS:-$ROOT/../shared/peer/timm}/train.py}
 PY=${PYTHON:-python}
 mkdir -p "$WORK"
 
@@ -58,4 +58,4 @@ done
     --data-dir "$WORK/shapes/validation" --max-samples 120 --epsilons 0 1/255 2/255 4/255 8/255 --pgd-steps 5 --seed 0 \
     --title 'timm test_resnet vs test_vit, trained upright on synthetic shapes (120 validation images)' \
     --out "$WORK/out"
-cp "$WORK/out/robustness.png" "$ROOT/scripts/robustness_example.png"
+cp "$WORK/out/robustness.png" "$ROOT/docs/assets/robustness_example.png"

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from hub_server import LocalHub
-from peer import image_folder, needs_scripts
-from peer import script as timm_script
+from peer import image_folder, needs_scripts, run_train_py
+from pickled_objects import RunsACommand, TrainingConfig
 from reference import RefSAN, randomize_batchnorm
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
@@ -174,19 +174,6 @@ def test_convert_refuses_unknown_formats(tmp_path):
     assert out.returncode == 2 and 'does not fit' in out.stderr and 'unexpected keys' in out.stderr
 
 
-class TrainingConfig:  # stands in for the yacs config that Swin-style save_checkpoint pickles
-    def __init__(self):
-        self.lr = 1e-3
-
-
-class RunsACommand:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
-
-
 def test_convert_reads_checkpoints_that_pickle_other_objects(published, tmp_path):
     """A checkpoint that torch.load(weights_only=True) refuses because it also pickles a config object
     (and here a callable that would run a command) converts with those objects replaced by inert
@@ -230,11 +217,8 @@ def test_push_a_train_py_output(published, tmp_path):
     """timm's train.py output folder -> exported (safetensors + config + card naming the command) -> Hub ->
     hf-hub: id."""
     data = image_folder(tmp_path / 'data', per_class=2)
-    train = _python([timm_script('train.py'), '--data-dir', str(data),
-                     '--model', 'san10_patchwise', '--device', 'cpu', '--num-classes', '2', '--img-size', '128',
-                     '-b', '2', '--epochs', '1', '--workers', '0', '--output', str(tmp_path / 'out'),
-                     '--experiment', 'run', '--no-prefetcher', '--warmup-epochs', '0'], _env(tmp_path / 'hf'))
-    assert train.returncode == 0, train.stderr[-3000:]
+    run_train_py(data, tmp_path / 'out', ['--model', 'san10_patchwise', '--num-classes', '2', '--img-size', '128',
+                                          '-b', '2'], experiment='run', env=_env(tmp_path / 'hf'))
     hub = published['hub']
     push = _python([os.path.join(SCRIPTS, 'push_to_hub.py'), str(tmp_path / 'out' / 'run'), '--repo-id',
                     'me/san10_patchwise.smoke', '--tag', 'smoke', '--token', 'hf_test'],
@@ -302,13 +286,13 @@ def test_every_family_downloads_from_the_hub(published, tmp_path, name_tag, size
     assert torch.allclose(torch.tensor(json.loads(out.stdout.strip().splitlines()[-1])), expected, atol=1e-4)
 
 
-def test_readme_weights_table_lists_every_pretrained_tag():
-    """The README's weights table is where users look first: one row per pretrained tag, with its repo."""
+def test_weights_table_lists_every_pretrained_tag():
+    """docs/weights.md's table (linked from the README): one row per pretrained tag, with its repo."""
     from timm_attn.cards import plugin_pretrained_tags
     from timm_attn.hub import hub_id
-    readme = open(os.path.join(ROOT, 'README.md')).read()
+    doc = open(os.path.join(ROOT, 'docs', 'weights.md')).read()
     tags = plugin_pretrained_tags()
-    missing = [t for t in tags if f'| {t} | {hub_id(t)} |' not in readme]
+    missing = [t for t in tags if f'| {t} | {hub_id(t)} |' not in doc]
     assert tags and not missing, missing
 
 

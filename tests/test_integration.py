@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import SHARED
-from peer import image_folder, needs_scripts, script
+from peer import image_folder, needs_scripts, run_train_py, script
 from timm_attn.models import plugin_models
 
 CONFORMANCE = os.path.join(SHARED, 'tools', 'timm-conformance')
@@ -65,11 +65,8 @@ def test_local_dir_config_names_a_plugin_architecture(tmp_path):
 def test_timm_train_validate_benchmark_inference_scripts(tmp_path):
     data = image_folder(tmp_path / 'data')
     out_dir = tmp_path / 'out'
-    train = _run([script('train.py'), '--data-dir', str(data), '--model', 'san10_patchwise',
-                  '--device', 'cpu', '--num-classes', '2', '--img-size', '128', '-b', '4', '--epochs', '1',
-                  '--workers', '0', '--output', str(out_dir), '--experiment', 'smoke', '--no-prefetcher',
-                  '--log-interval', '1', '--warmup-epochs', '0', '--sched', 'cosine'])
-    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    run_train_py(data, out_dir, ['--model', 'san10_patchwise', '--num-classes', '2', '--img-size', '128', '-b', '4',
+                                 '--log-interval', '1', '--sched', 'cosine'])
     ckpt = out_dir / 'smoke' / 'last.pth.tar'
     assert ckpt.exists()
     validate = _run([script('validate.py'), str(data / 'validation'), '--model', 'san10_patchwise',

@@ -15,6 +15,8 @@ import timm
 import torch
 import torch.nn.functional as F
 
+from peer import write_image_folder, write_train_output
+from pickled_objects import RunsACommand, TrainingConfig
 from timm_attn import cli
 from timm_attn.robustness import (PixelSpaceModel, apply_transform, evaluate_robustness, fgsm, format_console, pgd,
                                   predict, predict_logits, result_rows)
@@ -55,11 +57,7 @@ def _images(n_per_class: int, seed: int, symmetric: bool = False):
 
 
 def _write_folder(root, images) -> str:
-    from PIL import Image
-    for i, (img, label) in enumerate(images):
-        os.makedirs(os.path.join(root, CLASSES[label]), exist_ok=True)
-        Image.fromarray(img).save(os.path.join(root, CLASSES[label], f'{i:03d}.png'))
-    return str(root)
+    return write_image_folder(root, [(CLASSES[label], f'{i:03d}.png', img) for i, (img, label) in enumerate(images)])
 
 
 def _tensors(images):
@@ -84,7 +82,6 @@ def data(tmp_path_factory):
 @pytest.fixture(scope='module')
 def trained(data):
     """test_resnet trained for 25 full-batch Adam steps (upright images only); a checkpoint and a train.py folder."""
-    import yaml
     torch.manual_seed(0)
     model = timm.create_model('test_resnet', num_classes=len(CLASSES))
     x, y = data['train']
@@ -100,13 +97,11 @@ def trained(data):
     root = data['root']
     ckpt = str(root / 'tiny.pth')
     torch.save(model.state_dict(), ckpt)
-    run = root / 'train-run'
-    os.makedirs(run)
-    with open(run / 'args.yaml', 'w') as f:  # the keys timm's train.py writes that the tool reads
-        yaml.safe_dump({'model': 'test_resnet', 'num_classes': len(CLASSES), 'img_size': SIZE, 'crop_pct': 1.0,
-                        'input_size': None, 'mean': None, 'std': None, 'model_kwargs': {}, 'epochs': 1}, f)
-    torch.save({'epoch': 0, 'arch': 'test_resnet', 'state_dict': model.state_dict()}, run / 'model_best.pth.tar')
-    return {'model': model, 'checkpoint': ckpt, 'run': str(run)}
+    run = write_train_output(  # the keys of timm's train.py args.yaml that the tool reads
+        root / 'train-run', {'model': 'test_resnet', 'num_classes': len(CLASSES), 'img_size': SIZE, 'crop_pct': 1.0,
+                             'input_size': None, 'mean': None, 'std': None, 'model_kwargs': {}, 'epochs': 1},
+        model.state_dict())
+    return {'model': model, 'checkpoint': ckpt, 'run': run}
 
 
 def _pixel_model(trained):
@@ -289,19 +284,6 @@ def test_checkpoint_and_train_output_specs(trained, data):
         assert res.transforms == ref.transforms
 
 
-class TrainingConfig:  # stands in for the yacs config that Swin-style save_checkpoint pickles
-    def __init__(self):
-        self.lr = 1e-3
-
-
-class RunsACommand:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
-
-
 def test_checkpoint_that_pickles_other_objects(trained, data, tmp_path):
     """An official-style checkpoint that torch.load(weights_only=True) refuses because it also pickles a
     config object (and a callable that would run a command) loads with the model's weights, nothing run."""
@@ -383,3 +365,15 @@ def test_bad_inputs_give_clear_errors(trained, data, capsys):
 def test_list_subcommand_still_works(capsys):
     assert cli.main(['list', 'san10*']) == 0
     assert capsys.readouterr().out.split() == ['san10_pairwise', 'san10_patchwise']
+
+
+@pytest.mark.parametrize('module', ['matplotlib', 'tqdm'])
+def test_without_the_robustness_extra_the_command_says_what_to_install(data, module):
+    """matplotlib / tqdm come with ``timm-attn[robustness]``: without one, a message and exit status 2, no traceback."""
+    code = (f"import sys; sys.modules[{module!r}] = None; from timm_attn import cli; "
+            f"sys.exit(cli.main(['robustness', '--models', 'test_resnet', '--data-dir', {data['eval']!r}]))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get('PYTHONPATH')])))
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install 'timm-attn[robustness]'" in proc.stderr and module in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -13,11 +13,19 @@ statistics); on CUDA it is ``torch.cuda.max_memory_allocated``.
 Baselines are timm model names, or ``resnet26_paper`` / ``resnet38_paper``: the bottleneck
 ResNets with [1, 2, 4, 1] and [2, 3, 5, 2] blocks that the SAN paper compares against (timm's own
 ``resnet26`` is [2, 2, 2, 2]), built with timm's ``ResNet``.
+
+``--markdown PATH`` writes the table, headed by the date, the git commit, the torch / timm versions,
+the CPU and the settings, between ``<!-- begin generated ... -->`` / ``<!-- end generated ... -->``
+markers named by ``--block``: a block already in the file is replaced in place (the text around it is
+kept), a new one is appended. docs/performance.md is written this way; its tables are never edited
+by hand.
 """
 import argparse
 import csv
 import json
 import os
+import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +35,8 @@ from typing import Dict, List, Optional, Sequence
 
 from .flops import count_gmacs
 
-__all__ = ['BenchResult', 'amp_dtype', 'create_bench_model', 'run_bench', 'main']
+__all__ = ['BenchResult', 'amp_dtype', 'create_bench_model', 'run_bench', 'format_markdown', 'markdown_report',
+           'write_markdown_block', 'main']
 
 PAPER_RESNETS = {'resnet26_paper': (1, 2, 4, 1), 'resnet38_paper': (2, 3, 5, 2)}
 DEFAULT_BASELINES = ('resnet26_paper',)
@@ -47,12 +56,17 @@ class BenchResult:
     train_samples: List[float] = field(default_factory=list)
 
 
-def create_bench_model(name: str, **kwargs):
+def create_bench_model(name: str, img_size: Optional[int] = None, **kwargs):
+    """The model ``name``; one with a fixed input size (``pretrained_cfg['fixed_input_size']``: CoAtNet,
+    ACmix-Swin, ViTs) is built for ``img_size`` when that differs from its default."""
     import timm
     if name in PAPER_RESNETS:
         from timm.models.resnet import Bottleneck, ResNet
         return ResNet(Bottleneck, list(PAPER_RESNETS[name]), **kwargs)
     import timm_attn  # noqa: F401  (registers the plugin when TIMM_ATTN_AUTOLOAD=0)
+    cfg = timm.models.get_pretrained_cfg(name)
+    if img_size is not None and cfg is not None and cfg.fixed_input_size and cfg.input_size[-1] != img_size:
+        kwargs.setdefault('img_size', img_size)
     return timm.create_model(name, **kwargs)
 
 
@@ -83,7 +97,7 @@ def measure_train_peak(name: str, batch_size: int, img_size: int, device: str, a
     """Peak memory (MB) of one training step, in a fresh process on the CPU."""
     if device.startswith('cuda'):
         import torch
-        model = create_bench_model(name).to(device).train()
+        model = create_bench_model(name, img_size).to(device).train()
         step = _train_step_fn(model, batch_size, img_size, torch.device(device), amp_dtype(amp))
         step()  # optimizer state allocated here, as in a real run
         torch.cuda.synchronize()
@@ -113,7 +127,7 @@ def _peak_child(name: str, batch_size: int, img_size: int, amp: Optional[str], t
     (ru_maxrss would not do: Linux carries the parent's peak over fork and exec.)"""
     import torch
     torch.set_num_threads(threads)
-    model = create_bench_model(name).train()
+    model = create_bench_model(name, img_size).train()
     step = _train_step_fn(model, batch_size, img_size, torch.device('cpu'), amp_dtype(amp))
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')  # reset VmHWM to the current RSS
@@ -166,14 +180,14 @@ def run_bench(
     eval_models, train_steps = {}, {}
     for i, name in enumerate(names):
         _log(f'[{i + 1}/{len(names)}] building {name}', quiet)
-        model = create_bench_model(name)
+        model = create_bench_model(name, img_size)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         gmacs = count_gmacs(model, img_size)
         results[name] = BenchResult(name, name in baselines, round(params, 3), round(gmacs, 3))
         model = model.to(dev).eval()
         eval_models[name] = torch.compile(model) if compile else model
         if train:
-            train_model = create_bench_model(name).to(dev).train()
+            train_model = create_bench_model(name, img_size).to(dev).train()
             train_model = torch.compile(train_model) if compile else train_model
             train_steps[name] = _train_step_fn(train_model, train_batch_size, img_size, dev, dtype)
 
@@ -237,12 +251,80 @@ def result_rows(results: Sequence[BenchResult]) -> List[Dict[str, object]]:
     return rows
 
 
-def format_markdown(results: Sequence[BenchResult]) -> str:
+def format_markdown(results: Sequence[BenchResult], drop_empty: bool = False) -> str:
+    """The table; ``drop_empty`` leaves out columns that are 'nan' in every row (training with ``--no-train``,
+    memory with ``--no-memory``)."""
     rows = result_rows(results)
-    lines = ['| ' + ' | '.join(title for _, title in _COLUMNS) + ' |',
-             '|' + '---|' * len(_COLUMNS)]
-    lines += ['| ' + ' | '.join(str(row[key]) for key, _ in _COLUMNS) + ' |' for row in rows]
+    columns = [(k, t) for k, t in _COLUMNS if not (drop_empty and all(str(r[k]) == 'nan' for r in rows))]
+    lines = ['| ' + ' | '.join(title for _, title in columns) + ' |',
+             '|' + '---|' * len(columns)]
+    lines += ['| ' + ' | '.join(str(row[key]) for key, _ in columns) + ' |' for row in rows]
     return '\n'.join(lines)
+
+
+def git_commit(path: Optional[str] = None) -> str:
+    """Short hash of the checkout holding ``path`` (default: this package), or 'unknown' (not a git checkout,
+    no git)."""
+    path = path or os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=path, capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else 'unknown'
+
+
+def cpu_model() -> str:
+    """The CPU's name: /proc/cpuinfo's 'model name', else ``platform.processor()``, else 'unknown'."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or 'unknown'
+
+
+def markdown_report(results: Sequence[BenchResult], settings: Dict[str, object]) -> str:
+    """The table headed by one line naming date, commit, torch / timm versions, CPU / GPU and settings."""
+    import timm
+    import torch
+    device = str(settings.get('device', 'cpu'))
+    if device.startswith('cuda') and torch.cuda.is_available():
+        device = f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
+    trained = any(r.train_samples for r in results)
+    shown = {k: v for k, v in settings.items()
+             if k != 'device' and (trained or k not in ('train_batch_size', 'train_rounds'))}
+    header = (f"{time.strftime('%Y-%m-%d')}, commit {git_commit()}, torch {torch.__version__}, "
+              f"timm {timm.__version__}, CPU: {cpu_model()}, {os.cpu_count()} cores; device {device}; "
+              + ', '.join(f'{k}={v}' for k, v in shown.items()) + ('' if trained else '; eval only'))
+    return f'{header}\n\n{format_markdown(results, drop_empty=True)}\n'
+
+
+def _markers(block: str):
+    return (f'<!-- begin generated by timm-attn bench --markdown (block {block}); do not edit by hand -->',
+            f'<!-- end generated (block {block}) -->')
+
+
+def write_markdown_block(path: str, text: str, block: str, command: Optional[str] = None) -> str:
+    """Put ``text`` between the markers of ``block`` in ``path``: replaced in place when the block exists
+    (everything outside the markers kept), appended otherwise (the file created if needed). ``command``,
+    when given, is recorded inside the block as the way to regenerate it. Returns the new file content."""
+    if not re.fullmatch(r'[\w.-]+', block):
+        raise ValueError(f"block name '{block}' must be letters, digits, '_', '.' or '-'")
+    begin, end = _markers(block)
+    body = (f'`{command}`\n\n' if command else '') + text.strip('\n')
+    new_block = f'{begin}\n{body}\n{end}'
+    old = open(path).read() if os.path.exists(path) else ''
+    pattern = re.compile(re.escape(begin) + r'.*?' + re.escape(end), re.S)
+    if pattern.search(old):
+        content = pattern.sub(lambda _: new_block, old, count=1)
+    else:
+        content = old + ('\n' if old and not old.endswith('\n') else '') + ('\n' if old else '') + new_block + '\n'
+    with open(path, 'w') as f:
+        f.write(content)
+    return content
 
 
 def format_console(results: Sequence[BenchResult]) -> str:
@@ -285,6 +367,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-memory', action='store_true', help='skip the peak-memory subprocesses')
     parser.add_argument('--no-train', action='store_true', help='eval throughput only')
     parser.add_argument('--out', default='bench-out', help='folder for bench.csv / bench.md / bench.json')
+    parser.add_argument('--markdown', default=None, metavar='PATH',
+                        help='also write the table with its date / commit / torch / CPU header into this markdown '
+                             'file, between the markers of --block (replaced in place)')
+    parser.add_argument('--block', default='default', help='name of the generated block in --markdown')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
 
 
@@ -300,7 +386,34 @@ def main(args: argparse.Namespace) -> int:
     print(format_console(results))
     for path in write_outputs(results, args.out, settings):
         print(f'wrote {path}')
+    if args.markdown:
+        write_markdown_block(args.markdown, markdown_report(results, settings), args.block,
+                             command=_command_line(args))
+        print(f'wrote block {args.block} of {args.markdown}')
     return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``timm-attn bench`` command that regenerates a block (the options that differ from the defaults)."""
+    defaults = vars(_parser().parse_args([]))
+    parts = ['timm-attn bench']
+    for key, value in vars(args).items():
+        if key in ('command', 'out', 'quiet') or key not in defaults or value == defaults[key]:
+            continue
+        flag = '--' + key.replace('_', '-')
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{flag} {' '.join(map(str, value))}")
+        else:
+            parts.append(f'{flag} {value}')
+    return ' '.join(parts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m timm_attn.bench')
+    add_arguments(parser)
+    return parser
 
 
 if __name__ == '__main__':
@@ -314,6 +427,4 @@ if __name__ == '__main__':
         a = p.parse_args()
         print(_peak_child(a.name, a.train_batch_size, a.img_size, a.amp, a.threads))
     else:
-        parser = argparse.ArgumentParser(prog='python -m timm_attn.bench')
-        add_arguments(parser)
-        sys.exit(main(parser.parse_args()))
+        sys.exit(main(_parser().parse_args()))

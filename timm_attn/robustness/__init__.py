@@ -7,7 +7,8 @@ Image Recognition", CVPR 2020), for any timm model.
   input pixel space, the normalisation inside the attacked function (top-1 per epsilon). The paper
   used foolbox; the attacks here are plain PyTorch, batched, seeded, on CPU or GPU, under autocast.
 
-``timm-attn robustness --models ... --data-dir DIR`` writes a console table, ``results.csv``,
+Needs the optional extra ``pip install 'timm-attn[robustness]'`` (matplotlib for the plot, tqdm for
+progress bars). ``timm-attn robustness --models ... --data-dir DIR`` writes a console table, ``results.csv``,
 ``results.json`` and ``robustness.png``; ``evaluate_robustness`` is the Python API. See
 ``evaluate`` for how attack accuracies are counted, ``data`` for model specs and preprocessing.
 """

@@ -11,9 +11,9 @@ A model is named the way timm names it, plus two forms for trained weights:
   other objects (Swin's yacs config) is read with them replaced by inert placeholders
   (``timm_attn.models._checkpoint.read_checkpoint``). The number of classes is read from the
   checkpoint's classifier;
-- a timm ``train.py`` output folder (``args.yaml`` + ``model_best.pth.tar``, else ``last.pth.tar``):
-  architecture, classes, ``model_kwargs`` and the preprocessing it was trained with come from
-  ``args.yaml``.
+- a timm ``train.py`` output folder (``args.yaml`` + ``model_best.pth.tar``, else ``last.pth.tar``,
+  read by ``timm_attn.train_output``): architecture, classes, ``model_kwargs`` and the preprocessing it
+  was trained with come from ``args.yaml``.
 
 Preprocessing is each model's own (``timm.data.resolve_data_config`` over its ``pretrained_cfg``,
 overridden by ``args.yaml`` or by explicit ``img_size`` / ``crop_pct``), split in two: resize, crop
@@ -28,6 +28,8 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
+
+from ..train_output import read_train_output
 
 __all__ = ['TRANSFORMS', 'check_transform', 'apply_transform', 'LoadedModel', 'ModelSpec', 'parse_model_spec',
            'load_model', 'create_eval_dataset', 'eval_transform']
@@ -71,15 +73,6 @@ class ModelSpec(NamedTuple):
     args: Optional[Dict[str, Any]]  # its args.yaml
 
 
-def _read_args_yaml(folder: str) -> Dict[str, Any]:
-    import yaml
-    with open(os.path.join(folder, 'args.yaml')) as f:
-        args = yaml.safe_load(f) or {}
-    if not args.get('model'):
-        raise ValueError(f"{folder}/args.yaml names no model (expected timm train.py's args.yaml)")
-    return args
-
-
 def parse_model_spec(spec: str) -> ModelSpec:
     """``(arch, checkpoint_file, train_folder, args_yaml)`` for a model spec; ValueError for anything unusable."""
     import timm
@@ -88,14 +81,8 @@ def parse_model_spec(spec: str) -> ModelSpec:
     if not spec:
         raise ValueError('empty model name')
     if os.path.isdir(spec):
-        if not os.path.isfile(os.path.join(spec, 'args.yaml')):
-            raise ValueError(f"folder '{spec}' is not a timm train.py output: it has no args.yaml")
-        ckpt = next((os.path.join(spec, f) for f in ('model_best.pth.tar', 'last.pth.tar')
-                     if os.path.isfile(os.path.join(spec, f))), None)
-        if ckpt is None:
-            raise ValueError(f"train.py output '{spec}' has no model_best.pth.tar or last.pth.tar")
-        args = _read_args_yaml(spec)
-        return ModelSpec(args['model'], ckpt, spec, args)
+        run = read_train_output(spec)
+        return ModelSpec(run.model, run.checkpoint, spec, run.args)
     checkpoint = None
     if '=' in spec:
         spec, checkpoint = spec.split('=', 1)

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from ..bench import amp_dtype
+from ._extras import require
 from .attacks import (PixelSpaceModel, check_epsilon, check_pgd_options, fgsm, logits_and_input_grad, pgd,
                       predict_logits)
 from .data import (TRANSFORMS, LoadedModel, apply_transform, check_transform, create_eval_dataset, eval_transform,
@@ -54,6 +55,7 @@ class ModelResult:
 def _progress(iterable, desc: str, total: int, quiet: bool):
     if quiet or not sys.stderr.isatty():
         return iterable
+    require('tqdm')
     from tqdm.auto import tqdm
     return tqdm(iterable, desc=desc, total=total, unit='batch', leave=True)
 

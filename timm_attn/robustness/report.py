@@ -7,6 +7,7 @@ import sys
 from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence
 
+from ._extras import INSTALL_HINT, missing_extras, require
 from .attacks import check_epsilon
 from .data import TRANSFORMS
 from .evaluate import ATTACKS, DEFAULT_EPSILONS, ModelResult, evaluate_robustness
@@ -94,6 +95,7 @@ def format_console(results: Sequence[ModelResult]) -> str:
 
 def plot_results(results: Sequence[ModelResult], path: str, title: Optional[str] = None) -> str:
     """PNG: top-1 vs rotation / flip and top-1 vs epsilon (PGD solid, FGSM dashed), one colour per model."""
+    require('matplotlib')
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -208,6 +210,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    missing = missing_extras()
+    if missing:
+        print(f"timm-attn robustness: error: {' and '.join(missing)} not installed; they come with the optional "
+              f"extra: {INSTALL_HINT}", file=sys.stderr)
+        return 2
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
