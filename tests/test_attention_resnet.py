@@ -139,7 +139,7 @@ def test_timm_resnet50_weights_load(name):
 
 
 def test_resnet50_weights_through_timms_pretrained_path(tmp_path):
-    """What the README tells users: timm's resnet50 weights as the pretrained file, pretrained_strict=False."""
+    """What docs/zoo.md tells users: timm's resnet50 weights as the pretrained file, pretrained_strict=False."""
     from safetensors.torch import save_file
     torch.manual_seed(0)
     resnet = timm.create_model('resnet50')

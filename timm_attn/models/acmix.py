@@ -375,6 +375,7 @@ default_cfgs = generate_default_cfgs({
        for name_tag in ('acmix_swin_tiny_patch4_window7_224.in1k', 'acmix_swin_small_patch4_window7_224.in1k')},
 })
 
+
 @register_model
 def acmix_resnet26(pretrained: bool = False, **kwargs) -> ACmixResNet:
     """ACmix-ResNet-26 ([1, 2, 4, 1] bottlenecks), 10.49M params."""
