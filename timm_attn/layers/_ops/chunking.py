@@ -7,7 +7,7 @@ more in page faults than the arithmetic done in them; other devices prefer fewer
 
 Budget (elements of the largest temporary per chunk):
     ``TIMM_ATTN_CHUNK_NUMEL`` (environment variable, read at each call) when set, for every device;
-    else ``CPU_CHUNK_NUMEL`` (2^20: 4 MB of fp32) on the CPU and ``DEVICE_CHUNK_NUMEL`` (2^24) elsewhere.
+    else ``CPU_CHUNK_NUMEL`` (2^20 elements) on the CPU and ``DEVICE_CHUNK_NUMEL`` (2^24) elsewhere.
 A module's own ``inference_chunk_numel`` attribute (None by default) overrides both.
 
 Not under ``torch.compile``: the compiled graph plans its own buffers, and chunks would make the batch
