@@ -30,6 +30,7 @@ Choices (the paper's tables were not available; see ``GlobalSelfAttention``'s do
 from typing import Optional, Tuple
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -141,6 +142,7 @@ def _positional_dense(
 
 
 @register_notrace_function  # branches on the map size: a leaf for torch.fx
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def axial_positional_attention(
         q: torch.Tensor, v: torch.Tensor, table: torch.Tensor, radius: int, softmax: bool = False) -> torch.Tensor:
     """Positional attention along the lines of q (B, heads, A, X, d_k) / v (B, heads, A, X, d_v) (A lines

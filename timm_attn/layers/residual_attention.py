@@ -19,6 +19,7 @@ of the map it is added to (not a fixed scale or a fixed size as in the port), so
 from typing import List
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -28,6 +29,7 @@ __all__ = ['PreActBottleneck', 'SoftMaskBranch', 'ResidualAttentionModule', 'ups
 
 
 @register_notrace_function  # reads the target's size: a leaf for torch.fx
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def upsample_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Bilinear (align_corners, as Caffe's Interp / nn.UpsamplingBilinear2d) resize of x to ref's size."""
     return F.interpolate(x, size=(ref.shape[-2], ref.shape[-1]), mode='bilinear', align_corners=True)

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.fx
 from torch import nn
 
 from timm.layers import DropPath, Mlp, NormMlpClassifierHead, SEModule, calculate_drop_path_rates, \
@@ -101,6 +102,7 @@ model_cfgs = dict(
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def check_coatnet_input(x: torch.Tensor, in_chans: int, img_size: Tuple[int, int]) -> None:
     if x.dim() != 4:
         raise ValueError('CoAtNet expects a batch of images (N, C, H, W), got a tensor of shape {}'.format(
@@ -117,6 +119,7 @@ def check_coatnet_input(x: torch.Tensor, in_chans: int, img_size: Tuple[int, int
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def check_grid(x: torch.Tensor, grid_size: Tuple[int, int], reduction: int) -> None:
     """A Transformer stage's (N, C, H, W) input must be the grid its tables were built for."""
     if x.shape[2] != grid_size[0] or x.shape[3] != grid_size[1]:
@@ -417,8 +420,9 @@ class CoAtNet(StageNet):
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         check_coatnet_input(x, self.in_chans, self.img_size)
-        # channels_last memory: oneDNN's depthwise / 3x3 convs are 2-7x faster on it than on NCHW (CPU),
-        # the 1x1 convs become one matmul, and the Transformer stages' (N, H, W, C) view is free
+        # channels_last memory: oneDNN's depthwise / 3x3 convs are faster on it than on NCHW (CPU; see
+        # docs/performance.md), the 1x1 convs become one matmul, and the Transformer stages' (N, H, W, C)
+        # view is free
         return self.stem(x.contiguous(memory_format=torch.channels_last))
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.fx
 from torch import nn
 
 from timm.layers import ClassifierHead, DropPath, calculate_drop_path_rates, register_notrace_function, \
@@ -78,6 +79,7 @@ def san_min_input_size(kernel_sizes: Sequence[int], dilations: Sequence[int]) ->
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def check_san_input(x: torch.Tensor, in_chans: int, min_size: int) -> None:
     if x.dim() != 4:
         raise ValueError('SAN expects a batch of images (N, C, H, W), got a tensor of shape {}'.format(list(x.shape)))

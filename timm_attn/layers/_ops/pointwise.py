@@ -6,6 +6,7 @@ tensor to a blocked layout and back: a 1x1 conv is a batched matmul over (N, C, 
 one matmul over the NHWC memory. GPU inputs use the stock kernels. Measurements belong in docs/performance.md.
 """
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -21,6 +22,7 @@ MATMUL_MIN_POSITIONS = 28 * 28
 
 
 @register_notrace_function  # shape / device checks: a leaf for torch.fx
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """1x1 convolution of (N, C, H, W) with an (O, C[, 1, 1]) weight; on the CPU a batched matmul for NCHW-contiguous
     input and one matmul over the NHWC memory for channels_last input (which the output keeps)."""

@@ -6,6 +6,7 @@ conditions below hold) and the stock kernels elsewhere, with the interface of th
 Measurements belong in docs/performance.md.
 """
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -17,6 +18,7 @@ __all__ = [
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     """``F.max_pool2d(x, 2, 2)`` (floor mode): odd last rows / columns are dropped."""
     if x.device.type != 'cpu':
@@ -29,6 +31,7 @@ def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     """``F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)`` (timm's ``avg_down`` pooling). Without
     autograd on the CPU with even sides: row pairs summed, then column pairs, times 1 / 4 (same values up to

@@ -24,6 +24,7 @@ import math
 from typing import Optional, Tuple, Type, Union
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -35,6 +36,7 @@ __all__ = ['GatherExcite', 'resize_nearest_to']
 
 
 @register_notrace_function  # reads the target's size: a leaf for torch.fx
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def resize_nearest_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour resize of x to ref's spatial size (no-op when a 1x1 map broadcasts)."""
     if x.shape[-2] == 1 and x.shape[-1] == 1:

@@ -16,6 +16,7 @@ not allocate a full padded gradient per offset: peak extra memory is one padded 
 """
 
 import torch
+import torch.fx
 from torch.autograd.function import once_differentiable
 
 from timm.layers import register_notrace_function
@@ -103,6 +104,7 @@ class _AggregateNeighbours(torch.autograd.Function):
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def aggregate_neighbours(
         x: torch.Tensor,
         weight: torch.Tensor,

@@ -24,6 +24,7 @@ padded map (see ``neighbourhood``). Only the relation inputs (C = planes / 16 ch
 unfolded here, never the value tensor.
 """
 import torch
+import torch.fx
 import torch.nn.functional as F
 
 from timm.layers import register_notrace_function
@@ -80,6 +81,7 @@ def _check_pair(x1: torch.Tensor, x2: torch.Tensor):
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def pairwise_relation(
         x1: torch.Tensor,
         x2: torch.Tensor,
@@ -107,6 +109,7 @@ def pairwise_relation(
 
 
 @register_notrace_function
+@torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def patchwise_relation(
         x1: torch.Tensor,
         x2: torch.Tensor,
