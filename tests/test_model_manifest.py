@@ -20,7 +20,7 @@ from timm_attn.models import plugin_models, reinit_non_persistent_buffers
 
 MANIFEST = os.path.join(os.path.dirname(__file__), 'data', 'model_manifest.json')
 LARGE = ('coatnet_4', 'coatnet_5', 'coatnet_6', 'coatnet_7')  # keys and shapes only (meta device)
-RTOL = 1e-4  # the statistics are float64 sums over float32 outputs
+RTOL, ATOL = 1e-4, 1e-4  # float64 sums over float32 outputs, whose kernels differ a little across torch releases
 
 
 def _input_side(name):
@@ -61,6 +61,16 @@ def _build(name):
     return model
 
 
+def _train_without_randomness(model):
+    """Training mode (batch statistics, recompute paths) with dropout / drop-path / drop-block off: their random
+    streams differ across torch releases."""
+    model.train()
+    for m in model.modules():
+        if 'Drop' in type(m).__name__:
+            m.eval()
+    return model
+
+
 def _stats(y):
     y = y.detach().double().flatten()
     assert torch.isfinite(y).all()
@@ -82,7 +92,7 @@ def describe(name, outputs=True):
         x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             entry['eval'] = _stats(model.eval()(x))
-            entry['train'] = _stats(model.train()(x))
+            entry['train'] = _stats(_train_without_randomness(model)(x))
     return entry
 
 
@@ -110,7 +120,7 @@ def test_model_matches_manifest(name):
     for mode in ('eval', 'train'):
         if mode in expected:
             for stat, value in expected[mode].items():
-                assert got[mode][stat] == pytest.approx(value, rel=RTOL, abs=1e-5), (mode, stat)
+                assert got[mode][stat] == pytest.approx(value, rel=RTOL, abs=ATOL), (mode, stat)
 
 
 if __name__ == '__main__' and '--write' in sys.argv:
