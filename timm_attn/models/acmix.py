@@ -34,6 +34,7 @@ from ..hub import hub_id
 from ..layers.acmix import ACmix, shift_kernels
 from ._builder import base_cfg, build_model, cfg_kwargs
 from ._checkpoint import check_state_dict, unwrap_state_dict
+from ._resnet_blocks import check_bottleneck_args
 
 __all__ = ['ACmixBottleneck', 'ACmixResNet', 'ACmixResNetCfg', 'WindowAttentionACmix', 'ACmixSwinTransformerBlock',
            'ACmixSwinTransformer', 'ACmixSwinCfg']
@@ -75,29 +76,20 @@ class ACmixBottleneck(Bottleneck):
             planes: int,
             stride: int = 1,
             downsample: Optional[nn.Module] = None,
-            cardinality: int = 1,
-            base_width: int = 64,
-            reduce_first: int = 1,
-            dilation: int = 1,
-            first_dilation: Optional[int] = None,
-            aa_layer: Optional[type] = None,
             kernel_att: int = 7,
             head: int = 4,
             kernel_conv: int = 3,
-            device=None,
-            dtype=None,
+            cardinality: int = 1,
+            aa_layer: Optional[type] = None,
+            dilation: int = 1,
+            first_dilation: Optional[int] = None,
             **kwargs,
     ):
-        if cardinality != 1 or aa_layer is not None:
-            raise ValueError('ACmixBottleneck supports neither grouped widths (cardinality) nor anti-aliasing')
-        if dilation != 1 or (first_dilation or 1) != 1:
-            raise ValueError('ACmix-ResNet supports output_stride 32 only (ACmix has no dilation)')
-        super().__init__(
-            inplanes, planes, stride=stride, downsample=downsample, base_width=base_width, reduce_first=reduce_first,
-            device=device, dtype=dtype, **kwargs)
+        check_bottleneck_args(type(self).__name__, cardinality, aa_layer, dilation, first_dilation)
+        super().__init__(inplanes, planes, stride=stride, downsample=downsample, **kwargs)
         self.conv2 = ACmix(
             self.conv2.in_channels, self.conv2.out_channels, kernel_att, head, kernel_conv, stride=stride,
-            device=device, dtype=dtype)
+            device=kwargs.get('device'), dtype=kwargs.get('dtype'))
 
 
 class ACmixResNet(ResNet):

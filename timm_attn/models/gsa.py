@@ -68,6 +68,7 @@ from ..layers._ops import AvgPool2x2, ConvBnFoldCache, StemMaxPool, is_avg_down_
     is_foldable_shortcut, pointwise_conv_by_size
 from ._builder import base_cfg, build_model, cfg_kwargs
 from ._checkpoint import check_state_dict, unwrap_state_dict
+from ._resnet_blocks import check_bottleneck_args
 
 __all__ = ['GSAResNet', 'GSAResNetCfg', 'GSABottleneck']
 
@@ -101,7 +102,8 @@ _IMAGENET_NAMES = [name for name, cfg in model_cfgs.items() if not cfg.cifar_ste
 class GSABottleneck(nn.Module):
     """timm's ``Bottleneck`` with the 3x3 conv replaced by a GSA module (stride: 2x2 average pooling
     after it). Takes timm ``make_blocks``' arguments; ``max_size``: the side of this stage's OUTPUT map at
-    the model's img_size (a downsampling block attends over a map twice that)."""
+    the model's img_size (a downsampling block attends over a map twice that); ``key_ratio``: d_k / d_v;
+    ``gsa_args``: the other ``GlobalSelfAttention`` options (num_heads, rel_pos_length, ...)."""
     expansion = 4
 
     def __init__(
@@ -110,33 +112,23 @@ class GSABottleneck(nn.Module):
             planes: int,
             stride: int = 1,
             downsample: Optional[nn.Module] = None,
-            cardinality: int = 1,
             base_width: int = 64,
             reduce_first: int = 1,
-            dilation: int = 1,
-            first_dilation: Optional[int] = None,
             act_layer: Type[nn.Module] = nn.ReLU,
             norm_layer: Type[nn.Module] = nn.BatchNorm2d,
             attn_layer: Optional[Type[nn.Module]] = None,
-            aa_layer: Optional[Type[nn.Module]] = None,
             drop_block: Optional[Type[nn.Module]] = None,
             drop_path: Optional[nn.Module] = None,
-            num_heads: int = 8,
-            key_ratio: float = 1.,
-            rel_pos_length: Optional[int] = None,
             max_size: int = 56,
-            pos_softmax: bool = False,
-            shared_pos_embed: bool = True,
-            out_proj: bool = False,
-            norm_queries: bool = False,
-            recompute: bool = True,
+            key_ratio: float = 1.,
+            gsa_args: Optional[Dict[str, Any]] = None,
             device=None,
             dtype=None,
+            **kwargs,
     ):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        if cardinality != 1 or aa_layer is not None:
-            raise ValueError('GSABottleneck has no grouped convolution (cardinality) or anti-aliased stride (aa_layer)')
+        check_bottleneck_args(type(self).__name__, allow_dilation=True, **kwargs)
         width = int(math.floor(planes * (base_width / 64)))
         first_planes = width // reduce_first
         outplanes = planes * self.expansion
@@ -144,9 +136,7 @@ class GSABottleneck(nn.Module):
         self.bn1 = norm_layer(first_planes, **dd)
         self.act1 = act_layer(inplace=True)
         self.attn = GlobalSelfAttention(
-            first_planes, width, num_heads=num_heads, dim_key=int(width * key_ratio), rel_pos_length=rel_pos_length,
-            max_size=max_size * stride, pos_softmax=pos_softmax, shared_pos_embed=shared_pos_embed,
-            out_proj=out_proj, norm_queries=norm_queries, recompute=recompute, **dd)
+            first_planes, width, dim_key=int(width * key_ratio), max_size=max_size * stride, **(gsa_args or {}), **dd)
         # same pooling as timm's avg_down shortcut (GSAResNet swaps that one for an AvgPool2x2 too), so that odd
         # sizes round alike on both paths
         self.pool = AvgPool2x2() if stride > 1 else nn.Identity()
@@ -267,9 +257,9 @@ class GSAResNet(ResNet):
         dd = {'device': device, 'dtype': dtype}
         side = max(to_2tuple(img_size))
         stem_reduction = 1 if cifar_stem else 4
-        block_args = dict(
-            num_heads=num_heads, key_ratio=key_ratio, rel_pos_length=rel_pos_length, pos_softmax=pos_softmax,
-            shared_pos_embed=shared_pos_embed, out_proj=out_proj, norm_queries=norm_queries, recompute=recompute)
+        block_args = dict(key_ratio=key_ratio, gsa_args=dict(
+            num_heads=num_heads, rel_pos_length=rel_pos_length, pos_softmax=pos_softmax,
+            shared_pos_embed=shared_pos_embed, out_proj=out_proj, norm_queries=norm_queries, recompute=recompute))
         # stage i's output map at img_size: side / (stem_reduction * 2^i), rounded up as the pools do
         blocks = tuple(
             _stage_block(max(1, math.ceil(side / (stem_reduction * 2 ** i))), **block_args) for i in range(4))
