@@ -21,7 +21,6 @@ stride 2 (output ceil(H / s), as the conv path), and maps not larger than the re
 (3 for a 7 x 7 window): the reflection is continued periodically (``mirror_pad``) and a 1-pixel
 side repeats its pixel; where ReflectionPad2d works the result is the official one.
 """
-from functools import lru_cache
 from typing import Tuple
 
 import torch
@@ -31,6 +30,7 @@ from torch import nn
 from timm.layers import register_notrace_module
 
 from ._ops import pointwise_conv
+from ._ops.caching import tensor_cache
 from .san import position_grid
 from .sliding_window_attention import _tile_mask, mirror_index, mirror_pad, sliding_window_attention, \
     sliding_window_attention_plain
@@ -41,7 +41,7 @@ __all__ = ['ACmix', 'acmix_position_grid', 'shift_kernels']
 acmix_position_grid = position_grid  # (1, 2, H, W) x / y grid in [-1, 1]; the name is exported by timm_attn.layers
 
 
-@lru_cache(maxsize=32)
+@tensor_cache(maxsize=32)
 def _cached_position_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     with torch.inference_mode(False):  # a normal tensor even when first built under inference_mode
         return position_grid(h, w, device, dtype)
@@ -57,7 +57,7 @@ def _attention_tile(h: int, w: int, stride: int) -> int:
     return min(max(ho, wo), GATHER_TILE)
 
 
-@lru_cache(maxsize=64)
+@tensor_cache(maxsize=64)
 def _gather_indices(
         h: int, w: int, stride: int, kernel: int, tile: int, nh: int, d: int, channels_last: bool,
         device: torch.device,

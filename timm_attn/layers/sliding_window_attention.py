@@ -17,12 +17,12 @@ its T x T query tiles).
 
 ``mirror_pad`` extends ReflectionPad2d to maps not larger than the padding.
 """
-from functools import lru_cache
 from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 
+from ._ops.caching import is_capturing, tensor_cache
 from .san.neighbourhood import neighbour_slices
 
 __all__ = ['mirror_index', 'mirror_pad', 'sliding_window_attention', 'sliding_window_attention_plain']
@@ -53,6 +53,9 @@ def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
 def _window_row(x: torch.Tensor, dy: int, kernel_size: int, stride: int, out_h: int, out_w: int) -> torch.Tensor:
     """The k offsets (dy, 0..k-1) of a padded map at once, as a view (N, C, k, Ho, Wo) (no copy):
     element (dx, i, j) is x[..., i*s + dy, j*s + dx]."""
+    if torch.jit.is_tracing():  # torch.onnx's TorchScript exporter has no as_strided: the same values by slicing
+        h_end, w_end = dy + (out_h - 1) * stride + 1, (out_w - 1) * stride + 1
+        return torch.stack([x[:, :, dy:h_end:stride, dx:dx + w_end:stride] for dx in range(kernel_size)], dim=2)
     n, c = x.shape[0], x.shape[1]
     sn, sc, sh, sw = x.stride(0), x.stride(1), x.stride(2), x.stride(3)
     return x.as_strided(
@@ -73,7 +76,9 @@ def _attend(
     acc_dtype = _logit_dtype(q.dtype)
     logits = torch.empty((n, ks * ks, ho, wo), dtype=acc_dtype, device=q.device)
     # sum straight into the logits buffer where autograd does not record (out= is not differentiable)
-    sum_into = acc_dtype == q.dtype and not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad))
+    # (not in a captured graph: it must stay valid when later run with autograd)
+    sum_into = acc_dtype == q.dtype and not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)) \
+        and not is_capturing()
     q5 = q.unsqueeze(2)
     for dy in range(ks):
         prod = q5 * _window_row(k, dy, ks, stride, ho, wo)  # (N, d, k, Ho, Wo)
@@ -89,7 +94,7 @@ def _attend(
     return out.to(q.dtype), attn
 
 
-@lru_cache(maxsize=32)
+@tensor_cache(maxsize=32)
 def _tile_mask(tile: int, kernel_size: int, stride: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(T*T, R*R) additive mask of a query tile against its key region (R = (T-1)*s + k): 0 inside each
     query's k x k window, -inf outside."""
@@ -177,6 +182,7 @@ def sliding_window_attention(
     if k.shape[-2] < (ho - 1) * stride + kernel_size or k.shape[-1] < (wo - 1) * stride + kernel_size:
         raise ValueError(f'padded k / v of {k.shape[-2]}x{k.shape[-1]} are too small for {ho}x{wo} queries with a '
                          f'{kernel_size}x{kernel_size} window at stride {stride}')
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad) \
+            and not torch.jit.is_tracing():  # a traced graph (ONNX export) cannot record the autograd.Function
         return _SlidingWindowAttention.apply(q, k, v, kernel_size, stride)
     return _attend(q, k, v, kernel_size, stride)[0]

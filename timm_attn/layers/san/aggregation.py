@@ -125,7 +125,9 @@ def aggregate_neighbours(
         (N, C, Ho, Wo) with Ho = (H - 1) // s + 1, in the promoted dtype of x and weight.
     """
     ho, wo = _check_aggregation_args(x, weight, kernel_size, stride, dilation)
-    if torch.jit.is_scripting():
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        # TorchScript and torch.jit.trace (which timm's onnx_export.py runs through torch.onnx.export) cannot
+        # record a Python autograd.Function: the traced graph is the same sum of shifted views, out of place
         return _aggregate_forward(x, weight, kernel_size, stride, dilation, ho, wo, inplace=False)
     return _aggregate_autograd(x, weight, kernel_size, stride, dilation, ho, wo)
 
