@@ -175,3 +175,37 @@ def test_bad_arguments_raise_value_error():
         timm.create_model('pvt_tiny', global_pool='max', device='meta')
     with pytest.raises(ValueError, match='sr_ratio 1'):
         timm.create_model('pvt_tiny', sr_ratios=(8, 4, 2, 2), device='meta')
+
+
+@pytest.mark.parametrize('name', sorted(PARAMS))
+def test_timm_non_standard_cfg_contract(name):
+    """What timm's ``test_model_default_cfgs_non_std`` checks for its class-token models (ViT, PiT, ...): timm's
+    ``test_model_default_cfgs`` wants a (N, C, H, W) map from ``forward_features``, which a model whose last
+    stage carries a class token does not give (docs/pvt.md), so the conformance run deselects it for PVT."""
+    from timm.models._manipulate import group_parameters
+    with pytest.raises(TypeError):
+        timm.create_model(name, device='meta', not_a_model_arg=1)
+    model = timm.create_model(name, device='meta', dtype=torch.float32).eval()
+    groups = group_parameters(model, model.group_matcher(coarse=False), reverse=True)
+    assert len(set(groups.values())) > 1
+    names = [n for n, _ in model.named_parameters()]
+    assert all(p in names for p in model.no_weight_decay())
+    cfg = model.default_cfg
+    state_dict = model.state_dict()
+    assert cfg['classifier'] + '.weight' in state_dict and cfg['first_conv'] + '.weight' in state_dict
+    assert model.in_chans == cfg['input_size'][0]
+    x = torch.empty(1, *cfg['input_size'], device='meta')
+    tokens = model.forward_features(x)
+    pre = model.forward_head(tokens, pre_logits=True)
+    assert tokens.shape[-1] == model.num_features and pre.shape == (1, model.head_hidden_size)
+    model.reset_classifier(0)
+    assert model.num_classes == 0 and model(x).shape == pre.shape
+    model.reset_classifier(0, '')
+    assert model(x).shape == tokens.shape
+    model.to(dtype=torch.float64)
+    model.reset_classifier(2)
+    assert model.head.weight.dtype == torch.float64 and not model.head.training
+    assert timm.create_model(name, device='meta', num_classes=0)(x).shape == pre.shape
+    frozen = timm.create_model(name, device='meta').requires_grad_(False)
+    frozen.reset_classifier(0, '')
+    assert not any(p.requires_grad for p in frozen.parameters())

@@ -88,16 +88,16 @@ model_cfgs = dict(
 
 @register_notrace_function
 @torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
-def check_pvt_input(x: torch.Tensor, in_chans: int) -> None:
+def check_pvt_input(x: torch.Tensor, in_chans: int, min_size: int = MIN_INPUT_SIZE) -> None:
     if x.dim() != 4:
         raise ValueError('PVT expects a batch of images (N, C, H, W), got a tensor of shape {}'.format(
             list(x.shape)))
     if x.shape[1] != in_chans:
         raise ValueError('PVT was built for {} input channels (in_chans), got an input with {}'.format(
             in_chans, x.shape[1]))
-    if x.shape[2] < MIN_INPUT_SIZE or x.shape[3] < MIN_INPUT_SIZE:
+    if x.shape[2] < min_size or x.shape[3] < min_size:
         raise ValueError('PVT needs inputs of at least {}x{} (stride 32 at stage 4), got {}x{}'.format(
-            MIN_INPUT_SIZE, MIN_INPUT_SIZE, x.shape[2], x.shape[3]))
+            min_size, min_size, x.shape[2], x.shape[3]))
 
 
 @register_notrace_function
