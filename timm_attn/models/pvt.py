@@ -33,8 +33,9 @@ Official key names and ours (``checkpoint_filter_fn`` converts; inside a block t
 Deviations from the official code: ``drop_rate`` is the classifier's dropout (timm's convention); the official
 ``drop_rate`` (after the position embedding, the attention projection and the MLP) is ``pos_drop_rate`` plus
 ``proj_drop_rate``. The official ``_get_pos_embed`` decides whether to resize by comparing the token count with
-stage 1's at 224, we compare each stage's grid with its own (the same result, except that the official code
-skips the resize, wrongly, for a stage-1 grid of another shape with 3136 tokens, e.g. 112 x 448 inputs).
+stage 1's at 224 (3136), we compare each stage's grid with its own: the same result, except where the official
+test misfires: a stage-1 grid of another shape with 3136 tokens (112 x 448 inputs) is not resized, and a later
+stage with 3136 tokens (448 x 448 inputs: stage 2) fails with a shape error; here both work.
 ``global_pool='avg'`` (mean of the patch tokens) is an option; the official head reads the class token.
 
 The last stage carries the class token, so its output is a token sequence (B, 1 + H*W, C) and
