@@ -12,7 +12,8 @@ LARGE = ('coatnet_4', 'coatnet_5', 'coatnet_6', 'coatnet_7')  # 275M-2.4B parame
 MODELS = [n for n in plugin_models() if n not in LARGE]
 # one model per family (and per model file) in the default run; the slow run counts all of them
 GMACS_DEFAULT = ('san10_pairwise', 'san10_patchwise', 'acmix_resnet26', 'acmix_swin_tiny_patch4_window7_224',
-                 'gsa_resnet26', 'gsa_resnet26_cifar', 'coatnet_0', 'resattnet56', 'cbam_resnet50', 'cc_resnet50')
+                 'gsa_resnet26', 'gsa_resnet26_cifar', 'coatnet_0', 'resattnet56', 'cbam_resnet50', 'cc_resnet50',
+                 'pvt_tiny')
 
 
 def _small(name):

@@ -24,8 +24,8 @@ LAYERS = (
 
 MODELS = (
     'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CheckpointMismatchError', 'CoAtNet',
-    'ContextResNet', 'GSAResNet', 'PretrainedWeightsError', 'ResidualAttentionNet', 'SAN', 'plugin_models',
-    'reinit_non_persistent_buffers',
+    'ContextResNet', 'GSAResNet', 'PretrainedWeightsError', 'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN',
+    'plugin_models', 'reinit_non_persistent_buffers',
 )
 
 

@@ -3,13 +3,14 @@
 # after ``to_empty()`` it recomputes the buffers that checkpoints do not hold, in timm's models and ours
 from timm.models._manipulate import reinit_non_persistent_buffers
 
-from . import acmix, attention_resnet, coatnet, gsa, resattnet, san
+from . import acmix, attention_resnet, coatnet, gsa, pvt, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
 from .acmix import ACmixResNet, ACmixSwinTransformer
 from .attention_resnet import AttentionResNet, ContextResNet
 from .coatnet import CoAtNet
 from .gsa import GSAResNet
+from .pvt import PyramidVisionTransformer
 from .resattnet import ResidualAttentionNet
 from .san import SAN
 
@@ -21,8 +22,8 @@ def plugin_models(pattern: str = '*') -> list:
 
 
 __all__ = [
-    'acmix', 'attention_resnet', 'coatnet', 'gsa', 'resattnet', 'san',
+    'acmix', 'attention_resnet', 'coatnet', 'gsa', 'pvt', 'resattnet', 'san',
     'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet',
-    'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError', 'plugin_models',
-    'reinit_non_persistent_buffers',
+    'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError',
+    'plugin_models', 'reinit_non_persistent_buffers',
 ]
