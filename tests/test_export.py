@@ -30,6 +30,7 @@ FAMILIES = [
     ('coatnet_0', 224, {}),
     ('resattnet56', 64, {}),
     ('cbam_resnet50', 64, {}),
+    ('pvt_tiny', 224, {}),
 ]
 QUICK = ('san10_patchwise', 'gsa_resnet26')  # the default run; the rest behind the slow marker
 
