@@ -46,10 +46,8 @@ class EmulatedSyncBatchNorm(nn.SyncBatchNorm):
         n = stats[-1]
         mean = stats[:c] / n
         var = stats[c:2 * c] / n - mean * mean
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
-        if self.weight is not None:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
+        # the running statistics before the output, as in SyncBatchNorm's forward: a checkpoint recomputation
+        # stops after the last saved tensor it needs, and the update must not depend on where that falls
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -57,6 +55,10 @@ class EmulatedSyncBatchNorm(nn.SyncBatchNorm):
                 unbiased = var.detach() * (n / (n - 1))
                 self.running_mean.mul_(1 - factor).add_(mean.detach(), alpha=factor)
                 self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        if self.weight is not None:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
         return y
 
 
@@ -80,6 +82,9 @@ def _model(name: str, kwargs: Dict[str, Any]) -> nn.Module:
     model = timm.create_model(name, num_classes=5, **kwargs).double().train()
     with torch.no_grad():  # BN affine parameters and buffers away from their initial values
         g = torch.Generator().manual_seed(1)
+        for p in model.parameters():  # zero-initialised gates / last BNs of residual branches: make them count
+            if not p.any():
+                p.copy_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 if m.weight is not None:
@@ -206,6 +211,7 @@ def run_distributed(cases: Sequence[Case], checkpointing: bool) -> List[Dict[str
 def check(results: List[Dict[str, Any]], checkpointing: bool, tol: float = 1e-6) -> None:
     for res in results:
         print(res)
+    for res in results:
         assert res['output'] < tol, res
         assert res['grads'][0] < tol, res
         assert res['buffers'][0] < tol, res
@@ -298,8 +304,8 @@ FAST: List[Case] = [
 ]
 
 SLOW: List[Case] = [
-    ('san10_patchwise', dict(), 64, 4),
-    ('san10_pairwise', dict(), 64, 4),
+    ('san10_patchwise', dict(), 128, 4),
+    ('san10_pairwise', dict(), 128, 4),
     ('gsa_resnet26', dict(), 64, 4),
     ('coatnet_0', dict(img_size=64), 64, 4),
     ('acmix_resnet26', dict(), 64, 4),
