@@ -112,12 +112,16 @@ class SANStem(nn.Module):
         self.pool = MaxPool2x2()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting() \
-                and is_plain_batchnorm(self.bn):
+        if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting() and self._bn_folds():
             return pointwise_bn_relu_inference(x, self.conv, self.bn, max_pool_2x2)
         if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
             return self._forward_recomputed(x)
         return self.pool(self.act(self.bn(self.conv(x))))
+
+    @torch.jit.unused
+    def _bn_folds(self) -> bool:
+        """The eval path folds the BN: only a plain one (``is_plain_batchnorm``), else it is called."""
+        return is_plain_batchnorm(self.bn)
 
     @torch.jit.unused
     def _forward_recomputed(self, x: torch.Tensor) -> torch.Tensor:
