@@ -36,7 +36,8 @@ from torch import nn
 
 from timm.layers import register_notrace_function, register_notrace_module, trunc_normal_
 
-from ._ops import PointwiseConv2d, batch_norm_train, batchnorm_affine, chunk_size, pointwise_conv, recompute_in_backward
+from ._ops import PointwiseConv2d, batch_norm_train, batchnorm_affine, chunk_size, is_plain_batchnorm, \
+    pointwise_conv, recompute_in_backward
 
 __all__ = ['GlobalSelfAttention', 'content_attention', 'axial_positional_attention', 'relative_keys']
 
@@ -311,6 +312,7 @@ class GlobalSelfAttention(nn.Module):
         return not self.training and not torch.is_grad_enabled() and not self.pos_softmax \
             and self.rel_pos_col.dim() == 2 and 2 * self.radius + 1 >= max(x.shape[-2], x.shape[-1]) \
             and self.pos_norm.running_var is not None and self.pos_norm.running_mean is not None \
+            and is_plain_batchnorm(self.pos_norm) \
             and not torch.compiler.is_compiling()
 
     @torch.jit.unused
@@ -350,5 +352,6 @@ class GlobalSelfAttention(nn.Module):
 
     @torch.jit.unused
     def _attention_recomputed(self, x: torch.Tensor) -> torch.Tensor:
-        """Training without storing q / k / v, the logits and the BatchNorm's input: recomputed in backward."""
-        return recompute_in_backward(lambda update_stats, x: self.attention(x, update_stats), x)
+        """Training without storing q / k / v, the logits and the BatchNorm's input: recomputed in backward
+        (not with a BatchNorm that is not plain, e.g. a SyncBatchNorm: see ``_ops.recompute``)."""
+        return recompute_in_backward(lambda update_stats, x: self.attention(x, update_stats), x, norms=(self.pos_norm,))

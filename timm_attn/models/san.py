@@ -34,8 +34,8 @@ from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 
 from ..card_data import san as card
 from ..hub import hub_id
-from ..layers._ops import MaxPool2x2, PointwiseConv2d, batch_norm_train, max_pool_2x2, pointwise_bn_relu_inference, \
-    recompute_in_backward
+from ..layers._ops import MaxPool2x2, PointwiseConv2d, batch_norm_train, is_plain_batchnorm, max_pool_2x2, \
+    pointwise_bn_relu_inference, recompute_in_backward
 from ..layers.san import PairwiseSelfAttention, PatchwiseSelfAttention, neighbourhood_padding
 from ._builder import base_cfg, build_model, cfg_kwargs
 from ._stages import StageNet
@@ -112,18 +112,24 @@ class SANStem(nn.Module):
         self.pool = MaxPool2x2()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting():
+        if not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting() and self._bn_folds():
             return pointwise_bn_relu_inference(x, self.conv, self.bn, max_pool_2x2)
         if self.training and self.recompute and torch.is_grad_enabled() and not torch.jit.is_scripting():
             return self._forward_recomputed(x)
         return self.pool(self.act(self.bn(self.conv(x))))
 
     @torch.jit.unused
+    def _bn_folds(self) -> bool:
+        """The eval path folds the BN: only a plain one (``is_plain_batchnorm``), else it is called."""
+        return is_plain_batchnorm(self.bn)
+
+    @torch.jit.unused
     def _forward_recomputed(self, x: torch.Tensor) -> torch.Tensor:
         """Training without storing the two full-resolution maps (conv and BN outputs, 2 x 205 MB at
         batch 16): they are recomputed in backward, with the same values, gradients and BN statistics."""
         return recompute_in_backward(
-            lambda update_stats, x: self.pool(batch_norm_train(self.bn, self.conv(x), update_stats).relu_()), x)
+            lambda update_stats, x: self.pool(batch_norm_train(self.bn, self.conv(x), update_stats).relu_()), x,
+            norms=(self.bn,))
 
 
 @register_notrace_module
@@ -182,7 +188,8 @@ class SelfAttentionBottleneck(nn.Module):
         values, gradients and BN statistics as the plain path)."""
         def weights_and_values(update_stats: bool, x: torch.Tensor):
             return self.attn.weights_and_values(batch_norm_train(self.norm1, x, update_stats).relu_(), update_stats)
-        w, v = recompute_in_backward(weights_and_values, x)
+        w, v = recompute_in_backward(
+            weights_and_values, x, norms=(self.norm1, self.attn.gamma.norm1, self.attn.gamma.norm2))
         return self.attn.aggregate(v, w)
 
 

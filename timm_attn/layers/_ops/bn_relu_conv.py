@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .batchnorm import is_plain_batchnorm
 from .pointwise import pointwise_conv
 from .recompute import running_stats_factor
 
@@ -86,9 +87,10 @@ def bn_relu_conv1x1(x: torch.Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d, update
     """``conv(relu(bn(x)))`` for a 1x1 ``conv`` and ``bn`` in training mode, storing only ``x``.
 
     With ``update_stats=False`` the running statistics are left as they are (a recomputation).
-    In eval mode, or when ``bn`` tracks no running statistics, it is the plain sequence.
+    In eval mode, when ``bn`` tracks no running statistics or is not a plain BatchNorm (``is_plain_batchnorm``,
+    e.g. a ``SyncBatchNorm``: called, so it normalises with its own statistics), it is the plain sequence.
     """
-    if not bn.training or not bn.track_running_stats or torch.jit.is_scripting():
+    if not bn.training or not bn.track_running_stats or torch.jit.is_scripting() or not is_plain_batchnorm(bn):
         return conv(F.relu(bn(x)))
     factor = running_stats_factor(bn, update_stats)
     return _BnReluConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean, bn.running_var,

@@ -13,6 +13,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .batchnorm import is_plain_batchnorm
 from .chunking import chunk_size
 from .pointwise import pointwise_conv
 
@@ -34,8 +35,8 @@ def batchnorm_affine(bn: nn.BatchNorm2d) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def is_foldable_bn(bn: nn.Module) -> bool:
-    """A plain ``nn.BatchNorm2d`` with running statistics (an affine map in eval mode)."""
-    return type(bn) is nn.BatchNorm2d and bn.running_var is not None and bn.running_mean is not None
+    """A plain BatchNorm (``is_plain_batchnorm``) with running statistics (an affine map in eval mode)."""
+    return is_plain_batchnorm(bn) and bn.running_var is not None and bn.running_mean is not None
 
 
 def is_foldable_shortcut(down: nn.Module) -> bool:

@@ -6,13 +6,20 @@ and a BatchNorm inside would update its running statistics twice. Functions give
 ``batch_norm_train`` for their BatchNorms: the recomputation normalises with the same batch
 statistics and updates the running ones with factor 0, so values, gradients and buffers are exactly
 those of the plain layer, and the autograd graph of both calls is the same.
+
+That holds for plain BatchNorms only (``is_plain_batchnorm``): ``recompute_in_backward`` is told the
+BatchNorms of the recomputed function and runs it once, without recomputation, when any of them is not
+plain (e.g. a ``SyncBatchNorm``, which ``batch_norm_train`` calls as a module): a recomputation would issue
+its collective a second time and save other tensors than the first call (``CheckpointError``).
 """
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from .batchnorm import is_plain_batchnorm
 
 __all__ = ['batch_norm_train', 'recompute_in_backward', 'running_stats_factor']
 
@@ -28,13 +35,23 @@ def running_stats_factor(bn: nn.BatchNorm2d, update_stats: bool) -> float:
 
 
 def batch_norm_train(bn: nn.BatchNorm2d, x: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
-    """``bn(x)`` in training mode; with ``update_stats=False`` the running statistics stay as they are."""
+    """``bn(x)`` in training mode; with ``update_stats=False`` the running statistics stay as they are.
+    A BatchNorm that is not plain (``is_plain_batchnorm``) is called; it cannot skip its update."""
+    if not is_plain_batchnorm(bn):
+        if not update_stats:
+            raise RuntimeError(f'{type(bn).__name__} is not a plain BatchNorm: it cannot be recomputed')
+        return bn(x)
     factor = running_stats_factor(bn, update_stats)
     return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, factor, bn.eps)
 
 
-def recompute_in_backward(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
-    """``fn(update_stats, *args)``, keeping only ``args`` and the result for backward."""
+def recompute_in_backward(
+        fn: Callable[..., torch.Tensor], *args: torch.Tensor, norms: Iterable[nn.Module] = (),
+) -> torch.Tensor:
+    """``fn(update_stats, *args)``, keeping only ``args`` and the result for backward. ``norms``: the BatchNorms
+    ``fn`` uses; when one is not plain (``is_plain_batchnorm``), ``fn(True, *args)`` runs once, stored as usual."""
+    if not all(is_plain_batchnorm(bn) for bn in norms):
+        return fn(True, *args)
     calls = [0]
 
     def run(*inputs: torch.Tensor) -> torch.Tensor:

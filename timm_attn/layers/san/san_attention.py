@@ -19,8 +19,8 @@ from torch import nn
 
 from timm.layers import register_notrace_module
 
-from .._ops import PointwiseConv2d, batchnorm_affine, bn_relu_conv1x1, chunk_size, pointwise_conv, \
-    recompute_in_backward
+from .._ops import PointwiseConv2d, batchnorm_affine, bn_relu_conv1x1, chunk_size, is_plain_batchnorm, \
+    pointwise_conv, recompute_in_backward
 from .aggregation import aggregate_neighbours
 from .neighbourhood import check_footprint, neighbour_slices, neighbourhood_output_size, reflect_pad
 from .relation import gather_neighbours, pairwise_relation, \
@@ -85,7 +85,9 @@ class _SelfAttention(nn.Module):
         psi(x) and the weights are kept, the rest is recomputed in backward. The BatchNorm running
         statistics are updated once, by the first call; the recomputation uses the same batch
         statistics, so values and gradients are those of the plain path."""
-        return recompute_in_backward(lambda update_stats, a, b: self._weights(a, b, update_stats), x1, x2)
+        return recompute_in_backward(
+            lambda update_stats, a, b: self._weights(a, b, update_stats), x1, x2,
+            norms=(self.gamma.norm1, self.gamma.norm2))
 
     @torch.jit.unused
     def _weights(self, x1: torch.Tensor, x2: torch.Tensor, update_stats: bool) -> torch.Tensor:
@@ -114,8 +116,10 @@ class _SelfAttention(nn.Module):
     @torch.jit.unused
     def _use_inference_path(self, x: torch.Tensor) -> bool:
         """Eval mode without autograd: BatchNorms folded into the adjacent 1x1 convs, relation written
-        once into its final buffer. Same function as the layer-by-layer path, up to float rounding."""
-        return not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting()
+        once into its final buffer. Same function as the layer-by-layer path, up to float rounding. Only with
+        plain BatchNorms (``is_plain_batchnorm``)."""
+        return not self.training and not torch.is_grad_enabled() and not torch.jit.is_scripting() \
+            and is_plain_batchnorm(self.gamma.norm1) and is_plain_batchnorm(self.gamma.norm2)
 
     @torch.jit.unused
     def _mapping_tail(self, rel: torch.Tensor) -> torch.Tensor:
