@@ -53,7 +53,7 @@ def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
 def _window_row(x: torch.Tensor, dy: int, kernel_size: int, stride: int, out_h: int, out_w: int) -> torch.Tensor:
     """The k offsets (dy, 0..k-1) of a padded map at once, as a view (N, C, k, Ho, Wo) (no copy):
     element (dx, i, j) is x[..., i*s + dy, j*s + dx]."""
-    if torch.jit.is_tracing():  # torch.onnx's TorchScript exporter has no as_strided: the same values by slicing
+    if is_capturing():  # no as_strided in the ONNX exporter, storage offsets break dynamo graphs: slices instead
         h_end, w_end = dy + (out_h - 1) * stride + 1, (out_w - 1) * stride + 1
         return torch.stack([x[:, :, dy:h_end:stride, dx:dx + w_end:stride] for dx in range(kernel_size)], dim=2)
     n, c = x.shape[0], x.shape[1]

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .caching import is_capturing
+
 from .batchnorm import is_plain_batchnorm
 
 __all__ = ['batch_norm_train', 'recompute_in_backward', 'running_stats_factor']
@@ -50,7 +52,9 @@ def recompute_in_backward(
 ) -> torch.Tensor:
     """``fn(update_stats, *args)``, keeping only ``args`` and the result for backward. ``norms``: the BatchNorms
     ``fn`` uses; when one is not plain (``is_plain_batchnorm``), ``fn(True, *args)`` runs once, stored as usual."""
-    if not all(is_plain_batchnorm(bn) for bn in norms):
+    if is_capturing() or not all(is_plain_batchnorm(bn) for bn in norms):
+        # torch.compile / export: a checkpoint whose function updates BatchNorm buffers is an unsafe side effect
+        # for dynamo (a graph break at every call); the compiled graph stores or rematerialises as it decides
         return fn(True, *args)
     calls = [0]
 

@@ -21,6 +21,7 @@ from timm.layers import register_notrace_module
 
 from .._ops import PointwiseConv2d, batchnorm_affine, bn_relu_conv1x1, chunk_size, is_plain_batchnorm, \
     pointwise_conv, recompute_in_backward
+from .._ops.caching import is_capturing
 from .aggregation import aggregate_neighbours
 from .neighbourhood import check_footprint, neighbour_slices, neighbourhood_output_size, reflect_pad
 from .relation import gather_neighbours, pairwise_relation, \
@@ -250,7 +251,7 @@ class PairwiseSelfAttention(_SelfAttention):
 
     @torch.jit.unused
     def _weights_inference(self, x: torch.Tensor) -> Optional[torch.Tensor]:
-        if self.relation != 'subtraction':
+        if self.relation != 'subtraction' or is_capturing():  # out= into strided slices: eager only
             return None
         """Eval path of the official relation. norm1 is affine, so
         norm1(phi(x)_i - psi(x)_j) = (a * phi(x) + b)_i - (a * psi(x))_j: it folds into phi and psi, and
