@@ -279,9 +279,12 @@ def test_resnet50_stage_arguments_unchanged():
 
 
 def test_one_placement_table():
+    from timm_attn.card_data import attention_resnet as card
     from timm_attn.models.attention_resnet import ZOO_RESNET50, AttentionResNet, ContextResNet
     assert sorted(ZOO_RESNET50) == sorted(timm.list_models('*_resnet50', module='attention_resnet'))
     for name, place in ZOO_RESNET50.items():
         model = timm.create_model(name, device='meta')
         assert type(model) is (ContextResNet if isinstance(place.where, dict) else AttentionResNet)
-        assert timm.models.get_pretrained_cfg(name).license == 'apache-2.0'
+        # the default cfg: the official weights' license where an official checkpoint exists (cards.py's rule)
+        official = card.OFFICIAL_CODE.get(name)
+        assert timm.models.get_pretrained_cfg(name).license == (official[1] if official else 'apache-2.0')

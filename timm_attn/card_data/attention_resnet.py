@@ -89,7 +89,7 @@ A ResNet image classifier and feature backbone with an attention module (timm's 
 the paper, placed where the official code places it), built as the network of the official checkpoint it
 was converted from: the same architecture, parameter count and outputs.
 ''',
-    official_code=lambda arch: OFFICIAL_CODE[arch],
+    official_code=OFFICIAL_CODE.get,  # None for the models without an official checkpoint
     weights_source=lambda arch, tag: (
         f'Converted from the official checkpoint ({_CHECKPOINTS[arch]}, linked from the README of '
         f'{OFFICIAL_CODE[arch][0]}, trained by the authors on ImageNet-1k) with the plugin\'s conversion script, '

@@ -488,11 +488,11 @@ def _official_cfg(name_tag: str, paper: str) -> Dict[str, Any]:
 
 # weights converted from the official checkpoints: an '.in1k' tag for card.OFFICIAL_CODE's models, one untagged
 # cfg for every other model (timm lists it as untrained); the paper's numbers in the notes
-_PAPERS = {**{n: p.paper for n, p in ZOO_RESNET50.items()}, **{n: p.paper for n, (p, _) in ZOO_DEEPER.items()}}
+_PAPER_OF = {**{n: p.paper for n, p in ZOO_RESNET50.items()}, **{n: p.paper for n, (p, _) in ZOO_DEEPER.items()}}
 default_cfgs = generate_default_cfgs({
-    **{name: _cfg(paper, notes=card.NOTES.get(name)) for name, paper in _PAPERS.items()
+    **{name: _cfg(paper, notes=card.NOTES.get(name)) for name, paper in _PAPER_OF.items()
        if name not in card.OFFICIAL_CODE},
-    **{f'{name}.in1k': _official_cfg(f'{name}.in1k', _PAPERS[name]) for name in card.OFFICIAL_CODE},
+    **{f'{name}.in1k': _official_cfg(f'{name}.in1k', _PAPER_OF[name]) for name in card.OFFICIAL_CODE},
 })
 
 
