@@ -7,7 +7,11 @@ The checkpoint is loaded strictly into the plugin's model through the family's
 ``checkpoint_filter_fn`` (SAN: the authors' ``model_best.pth``, 'module.' prefixed state_dict; ACmix
 Swin: ``{'model': ...}`` in the original Swin layout), never unpickling arbitrary objects: a file that
 also pickles other objects (Swin's ``save_checkpoint`` stores the yacs config) is read with those
-objects replaced by inert placeholders (``timm_attn.models._checkpoint.load_tensors_only``).
+objects replaced by inert placeholders (``timm_attn.models._checkpoint.load_tensors_only``); PVT: the
+released ``pvt_*.pth``; the ResNet attention zoo (cbam_resnet50, bam_resnet50, eca_resnet50 / 101, fca_resnet50 / 101):
+the official ``{'state_dict': ...}`` of a DataParallel model, torchvision-style keys
+(``_checkpoint.map_official_resnet``), loaded into the network of the ``.in1k`` tag (BAM: the official
+product of the branches).
 The folder gets ``model.safetensors``, ``config.json`` (timm's ``save_for_hf``) and the generated
 model card; the safetensors file is reloaded into a fresh model and checked to give the same
 outputs, and its SHA-256 is printed. Exit status 2 with a message for

@@ -29,7 +29,11 @@ def test_all_registered():
     names = timm.list_models(['*_resnet50', 'resattnet*'])
     for name in RESNET50_MODELS + ['resattnet56', 'resattnet92']:
         assert name in names
-    assert not timm.list_pretrained('resattnet*') and not timm.list_pretrained('cbam_resnet50*')  # no weights claimed
+    assert not timm.list_pretrained('resattnet*')  # no weights claimed
+    # weights claimed only where official checkpoints exist (tests/test_zoo_official.py)
+    assert sorted(n for n in timm.list_pretrained('*_resnet*') if n.split('.')[0] in RESNET50_MODELS + [
+        'eca_resnet101', 'fca_resnet101']) == ['bam_resnet50.in1k', 'cbam_resnet50.in1k', 'eca_resnet101.in1k',
+                                               'eca_resnet50.in1k', 'fca_resnet101.in1k', 'fca_resnet50.in1k']
 
 
 # ------------------------------------------------------------------------------ params against the papers
@@ -275,9 +279,12 @@ def test_resnet50_stage_arguments_unchanged():
 
 
 def test_one_placement_table():
+    from timm_attn.card_data import attention_resnet as card
     from timm_attn.models.attention_resnet import ZOO_RESNET50, AttentionResNet, ContextResNet
     assert sorted(ZOO_RESNET50) == sorted(timm.list_models('*_resnet50', module='attention_resnet'))
     for name, place in ZOO_RESNET50.items():
         model = timm.create_model(name, device='meta')
         assert type(model) is (ContextResNet if isinstance(place.where, dict) else AttentionResNet)
-        assert timm.models.get_pretrained_cfg(name).license == 'apache-2.0'
+        # the default cfg: the official weights' license where an official checkpoint exists (cards.py's rule)
+        official = card.OFFICIAL_CODE.get(name)
+        assert timm.models.get_pretrained_cfg(name).license == (official[1] if official else 'apache-2.0')

@@ -301,14 +301,14 @@ def test_licenses_follow_one_rule():
     cfgs without weights the project's (apache-2.0); a card without official code says so."""
     import timm
     from timm_attn.card_data import family_card_data
-    from timm_attn.cards import plugin_pretrained_tags
+    from timm_attn.cards import family_official_code, plugin_pretrained_tags
     from timm_attn.models import plugin_models
     tagged = set(plugin_pretrained_tags())
     for arch in plugin_models():
         module = timm.models.model_entrypoint(arch).__module__
         for name_tag in timm.models.get_arch_pretrained_cfgs(arch):
             cfg = timm.models.get_pretrained_cfg(name_tag)
-            official = getattr(family_card_data(module), 'HUB_CARD', {}).get('official_code')
+            official = family_official_code(getattr(family_card_data(module), 'HUB_CARD', {}), arch)
             expected = official[1] if official and name_tag in tagged else 'apache-2.0'
             assert cfg.license == expected, (name_tag, cfg.license)
     for name_tag in ('coatnet_0.in1k', 'gsa_resnet50.in1k'):

@@ -6,10 +6,12 @@ Licenses, one rule for every family: the ``license`` of a pretrained cfg (and so
 what its weights come from.
     * Weights converted from an official release carry the license of the official code they are released
       with (``official_code`` in the card data): SAN (hszhao/SAN) 'mit'; ACmix (LeapLabTHU/ACmix has no
-      license file) 'unknown'.
+      license file) 'unknown'; PVT 'apache-2.0'; the ResNet attention zoo per model (``official_code`` a
+      function of the model): CBAM / BAM (Jongchan/attention-module) 'mit', ECA-Net (BangguWu/ECANet) 'mit',
+      FcaNet (cfzd/FcaNet) 'mit'.
     * Weights trained by timm-attn itself (no official code or weights: GSA-Net, CoAtNet) carry the
       project's license, 'apache-2.0'; the card says "no official code released".
-    * A cfg without weights (no pretrained tag: the ResNet-50 zoo, ACmix-ResNet, CoAtNet-5/6/7, the Residual
+    * A cfg without weights (no pretrained tag: the rest of the ResNet-50 zoo, ACmix-ResNet, CoAtNet-5/6/7, the Residual
       Attention Networks) describes nothing but this code: 'apache-2.0'.
 ``tests/test_hub.py`` checks every cfg against this rule.
 
@@ -19,7 +21,7 @@ into each Hub repo folder as README.md.
 """
 from typing import Dict, List, Optional
 
-__all__ = ['model_stats', 'render_card', 'plugin_pretrained_tags']
+__all__ = ['family_official_code', 'model_stats', 'render_card', 'plugin_pretrained_tags']
 
 
 def plugin_pretrained_tags(pattern: str = '*') -> List[str]:
@@ -59,10 +61,23 @@ def _family_command(family: Dict, arch: str, tag: str) -> str:
     return command(arch, tag) if callable(command) else command.format(arch=arch, tag=tag)
 
 
-def _official_code(family: Dict) -> str:
-    if family['official_code'] is None:
+def _family_text(text, *args) -> str:
+    """A card-data text, or a function of ``arch`` (and ``tag``) giving one."""
+    return text(*args) if callable(text) else text
+
+
+def family_official_code(family: Dict, arch: str):
+    """The family's ``official_code`` for ``arch``: (url, license), None, or a function of ``arch`` giving one
+    (a family whose models come from several official repositories: the ResNet attention zoo)."""
+    official = family.get('official_code')
+    return official(arch) if callable(official) else official
+
+
+def _official_code(family: Dict, arch: str) -> str:
+    official = family_official_code(family, arch)
+    if official is None:
         return 'no official code released'
-    url, license_id = family['official_code']
+    url, license_id = official
     return f'{url} (license: {license_id})'
 
 
@@ -109,7 +124,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         f"{family['description'].strip()}",
         '',
         f"Paper: [{cfg.get('paper_name')}]({paper_url}) ({paper_id}). "
-        f'Official code: {_official_code(family)}. Implementation: timm-attn (a timm plugin).',
+        f'Official code: {_official_code(family, arch)}. Implementation: timm-attn (a timm plugin).',
         '',
         '## Model details',
         '- **Model type:** image classification / feature backbone',
@@ -131,7 +146,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         notes or '- (none reported)',
         '',
         '## Where the weights come from',
-        (weights_source or family['weights_source']).strip(),
+        (weights_source or _family_text(family['weights_source'], arch, tag)).strip(),
         '',
         '```bash',
         (weights_command or _family_command(family, arch, tag)).strip(),
@@ -164,7 +179,7 @@ def render_card(name_tag: str, stats: Optional[Dict[str, float]] = None, weights
         '',
         '## Citation',
         '```bibtex',
-        family['citation'].strip(),
+        _family_text(family['citation'], arch).strip(),
         '```',
         '',
     ]

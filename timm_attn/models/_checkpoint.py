@@ -1,6 +1,7 @@
 """Helpers shared by the families' ``checkpoint_filter_fn``: unwrapping official checkpoints and
 refusing ones that do not fit the model with a message instead of a ``load_state_dict`` traceback."""
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+import re
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -8,7 +9,7 @@ from torch import nn
 from timm.models import clean_state_dict
 
 __all__ = ['CheckpointMismatchError', 'unwrap_state_dict', 'check_state_dict', 'load_tensors_only',
-           'read_checkpoint']
+           'read_checkpoint', 'map_official_resnet']
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
 _EMA_KEYS = ('state_dict_ema', 'model_ema')
@@ -27,6 +28,27 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any], use_ema: bool = False) -> D
             checkpoint = checkpoint[key]
             break
     return clean_state_dict(dict(checkpoint))  # timm's: strips 'module.' / '_orig_mod.' in either order
+
+
+def map_official_resnet(
+        state_dict: Mapping[str, Any],
+        rules: Sequence[Tuple[str, Union[str, Callable[[re.Match], str]]]],
+        drop: Sequence[str] = (),
+) -> Dict[str, torch.Tensor]:
+    """An official torchvision-style ResNet checkpoint (``conv1``, ``bn1``, ``layer1.0.conv1``, ...,
+    ``downsample.0`` / ``.1``, ``fc``: the names of timm's ``ResNet``), as published (bare, in 'state_dict' /
+    'model', 'module.' prefixed), in timm's layout: the backbone keys stay, every ``(pattern, repl)`` of
+    ``rules`` (``re.sub`` arguments, applied in order, each to every key) renames the attention modules';
+    keys matching a pattern of ``drop`` (``re.search``: official buffers that are a function of the
+    architecture) are left out."""
+    converted = {}
+    for k, v in unwrap_state_dict(state_dict).items():
+        if any(re.search(pattern, k) for pattern in drop):
+            continue
+        for pattern, repl in rules:
+            k = re.sub(pattern, repl, k)
+        converted[k] = v
+    return converted
 
 
 def check_state_dict(

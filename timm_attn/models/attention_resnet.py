@@ -42,6 +42,16 @@ ResNet-50 and on ResNet-18/34 alike), GSoP's reduction conv has stride 2 in the 
 + 3 * 7 = the paper's 80 added parameters; the adaptive rule alone gives 5, 5, 5, 7), RGA's relation grid is
 the stage's size, AFNB's low-level input is the stage's input.
 
+``ZOO_DEEPER``: eca_resnet101 (ECA-Net101, official kernels 3/3/5/7), fca_resnet101 (FcaNet-101). GC's
+LayerNorm has the official eps, 1e-5 (``gc_official``; timm's LayerNorm2d: 1e-6).
+
+Official checkpoints (``.in1k`` tags; docs/zoo.md): cbam_resnet50, bam_resnet50 (Jongchan/attention-module),
+eca_resnet50 / 101 (BangguWu/ECANet), fca_resnet50 / 101 (cfzd/FcaNet) load their published files through
+``checkpoint_filter_fn`` (torchvision-style backbone keys, which timm's ResNet shares; the attention modules
+renamed). A tag builds the official network where it differs from the registered model (``TAG_ARGS``):
+``bam_resnet50.in1k`` multiplies BAM's branches as the official code (the paper, and plain ``bam_resnet50``,
+sums them).
+
 Notes on the context models:
     nl:   embedded Gaussian, inner C/2, scaled dot product; the 5-block ResNet-50 of Wang et al. (CVPR 2018,
           sec. 4.1: "3 to res4 and 2 to res3, to every other residual block", as the official
@@ -68,6 +78,7 @@ selective-kernel conv (it is not an after-BN module; the SKNet paper's numbers a
 Deviation: the official GSoP-Net1 runs stage 4 at stride 16 (no down-sampling, 14x14 output). Here every
 model keeps timm's ResNet-50 strides, so parameters are the same but GSoP's FLOPs are lower than the paper's.
 """
+import re
 from collections import OrderedDict
 from functools import partial
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
@@ -79,6 +90,7 @@ from torch.utils.checkpoint import checkpoint
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import EcaModule, GlobalContext, NonLocalAttn
 from timm.models import generate_default_cfgs, register_model
+from timm.models._builder import resolve_pretrained_cfg
 from timm.models.resnet import Bottleneck, ResNet
 
 from ..card_data import attention_resnet as card
@@ -89,10 +101,12 @@ from ..layers.create_attn import get_attn
 from ..layers.gates.fca import MultiSpectralAttention
 from ..layers.gates.gather_excite import GatherExcite
 from ..layers.gates.gsop import GSoPAttention
+from ..hub import hub_id
 from ._builder import build_model
+from ._checkpoint import check_state_dict, map_official_resnet
 
 __all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'Stage', 'STAGE_ARGS',
-           'ZOO_RESNET50']
+           'TAG_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
 
 _AttnArg = Union[str, Callable[..., nn.Module], None]
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
@@ -108,9 +122,23 @@ class Stage(NamedTuple):
     num_classes: int
 
 
-def eca_official(channels: int, kernel_size: int = 3, **kwargs) -> EcaModule:
-    """ECA with a fixed kernel size (timm's EcaModule ignores ``kernel_size`` when given ``channels``)."""
-    return EcaModule(None, kernel_size=kernel_size, **kwargs)
+def eca_official(channels: int, kernel_size: Optional[int] = None, stage_index: int = 0,
+                 kernel_sizes: Tuple[int, ...] = (3, 5, 5, 7), **kwargs) -> EcaModule:
+    """ECA with a fixed kernel size (timm's EcaModule ignores ``kernel_size`` when given ``channels``):
+    ``kernel_size``, else ``kernel_sizes[stage_index]`` (the official ``--ksize``: 3557 for ECA-Net50,
+    3357 for ECA-Net101)."""
+    k = kernel_size or kernel_sizes[min(stage_index, len(kernel_sizes) - 1)]
+    return EcaModule(None, kernel_size=k, **kwargs)
+
+
+def gc_official(channels: int, **kwargs) -> GlobalContext:
+    """timm's GlobalContext with the official GCNet's LayerNorm epsilon (``nn.LayerNorm([planes, 1, 1])``:
+    1e-5; timm's LayerNorm2d defaults to 1e-6)."""
+    module = GlobalContext(channels, **kwargs)
+    for m in module.modules():
+        if isinstance(m, nn.LayerNorm):
+            m.eps = 1e-5
+    return module
 
 
 # what a layer's constructor takes from its stage, by layer class (however the layer was chosen: by a table
@@ -119,7 +147,7 @@ STAGE_ARGS: Dict[Callable[..., nn.Module], Callable[[Stage], Dict[str, Any]]] = 
     MultiSpectralAttention: lambda s: dict(dct_size=s.feat_size),  # official: the stage's side at 224
     GatherExcite: lambda s: dict(feat_size=s.feat_size),  # global extent: a kernel over the whole map
     GSoPAttention: lambda s: dict(reduce_stride=2 if s.index == 0 else 1),  # official: `planes == 64`
-    eca_official: lambda s: dict(kernel_size=(3, 5, 5, 7)[min(s.index, 3)]),  # official ECA-Net50 --ksize 3557
+    eca_official: lambda s: dict(stage_index=s.index),  # official --ksize by stage (eca_official's kernel_sizes)
     RelationAwareAttention: lambda s: dict(spatial_size=s.feat_size),
     FusionNonLocal: lambda s: dict(low_channels=s.in_chs),
     ObjectContext: lambda s: dict(num_regions=s.num_classes or 1000),
@@ -337,7 +365,7 @@ ZOO_RESNET50: Dict[str, Placement] = {
     'fca_resnet50': Placement('fca', EVERY_BLOCK, {}, 'arXiv:2012.11879'),
     'gsop_resnet50': Placement('gsop', LAST_BLOCKS, {}, 'arXiv:1811.12006'),
     'eca_resnet50': Placement(eca_official, EVERY_BLOCK, {}, 'arXiv:1910.03151'),
-    'gc_resnet50': Placement(GlobalContext, EVERY_BLOCK, dict(fuse_add=True, fuse_scale=False, rd_ratio=1. / 16),
+    'gc_resnet50': Placement(gc_official, EVERY_BLOCK, dict(fuse_add=True, fuse_scale=False, rd_ratio=1. / 16),
                              'arXiv:1904.11492'),
     'nl_resnet50': Placement(NonLocalAttn, _NL_PLACES, dict(use_scale=True, rd_ratio=1 / 2), 'arXiv:1711.07971'),
     'a2_resnet50': Placement('a2', _NL_PLACES, {}, 'arXiv:1810.11579'),
@@ -351,12 +379,32 @@ ZOO_RESNET50: Dict[str, Placement] = {
     'rga_resnet50': Placement('rga', {0: (-1,), 1: (-1,), 2: (-1,), 3: (-1,)}, {}, 'arXiv:1904.02998'),
 }
 
+# deeper networks of the zoo, for their official checkpoints: model -> (placement, blocks per stage)
+ZOO_DEEPER: Dict[str, Tuple[Placement, Tuple[int, ...]]] = {
+    'eca_resnet101': (Placement(partial(eca_official, kernel_sizes=(3, 3, 5, 7)), EVERY_BLOCK, {}, 'arXiv:1910.03151'),
+                      (3, 4, 23, 3)),  # official eca_resnet101_k3357
+    'fca_resnet101': (Placement('fca', EVERY_BLOCK, {}, 'arXiv:2012.11879'), (3, 4, 23, 3)),  # official fcanet101
+}
+
+# pretrained tags whose official network differs from the registered model (the official code is the
+# reference for its weights): the module arguments the tag builds
+TAG_ARGS: Dict[str, Dict[str, Any]] = {
+    'bam_resnet50.in1k': dict(combine='product'),  # official BAM: sigmoid(M_c * M_s), the paper sums
+}
+
 _PLACEMENT_ARG = {EVERY_BLOCK: 'attn_layer', LAST_BLOCKS: 'attn_layer', AFTER_STAGES: 'stage_attn_layer'}
 
 
 def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -> AttentionResNet:
-    place = ZOO_RESNET50[variant]
-    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=(3, 4, 6, 3))
+    place, layers = ZOO_DEEPER.get(variant) or (ZOO_RESNET50[variant], (3, 4, 6, 3))
+    # the tag named ('bam_resnet50.in1k'), else the default tag where weights are loaded: the official
+    # network wherever its weights go; plain bam_resnet50 without weights stays the paper's
+    tag = kwargs.get('pretrained_cfg') if isinstance(kwargs.get('pretrained_cfg'), str) else None
+    if tag is None and pretrained:
+        tag = resolve_pretrained_cfg(variant, kwargs.get('pretrained_cfg')).tag
+    if f'{variant}.{tag}' in TAG_ARGS:
+        place = place._replace(args={**place.args, **TAG_ARGS[f'{variant}.{tag}']})
+    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=layers)
     if isinstance(place.where, dict):
         model_cls, feature_cfg = ContextResNet, dict(flatten_sequential=False)
         model_args['context'] = variant.split('_')[0]
@@ -366,7 +414,59 @@ def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -
         model_args['attn_last_block_only'] = place.where == LAST_BLOCKS
         if 'attn_layer' in (kwargs.get('block_args') or {}):  # the caller's block_args choose the block's module
             model_args.pop('attn_layer', None)
-    return build_model(model_cls, variant, pretrained, feature_cfg=feature_cfg, **dict(model_args, **kwargs))
+    return build_model(model_cls, variant, pretrained, feature_cfg=feature_cfg,
+                       pretrained_filter_fn=checkpoint_filter_fn, **dict(model_args, **kwargs))
+
+
+def _official_rules(model: AttentionResNet) -> List[Tuple[str, Any]]:
+    """(pattern, repl) renaming the attention modules of the official checkpoints (see ``checkpoint_filter_fn``)."""
+    def bam_prefix(m: re.Match) -> str:  # official bam{i} follows layer{i}; here the stage's last module
+        return f'layer{m.group(1)}.{len(getattr(model, "layer" + m.group(1))) - 1}.'
+
+    return [
+        # CBAM (Jongchan/attention-module MODELS/cbam.py): block.cbam.{ChannelGate.mlp.1|3, SpatialGate.spatial.conv|bn}
+        (r'\.cbam\.ChannelGate\.mlp\.1\.', '.se.channel.fc1.'),
+        (r'\.cbam\.ChannelGate\.mlp\.3\.', '.se.channel.fc2.'),
+        (r'\.cbam\.SpatialGate\.spatial\.conv\.', '.se.spatial.conv.'),
+        (r'\.cbam\.SpatialGate\.spatial\.bn\.', '.se.spatial.norm.'),
+        # BAM (MODELS/bam.py): bam{1,2,3}.{channel_att.gate_c.*, spatial_att.gate_s.*}
+        (r'^bam(\d)\.', bam_prefix),
+        (r'channel_att\.gate_c\.gate_c_fc_0\.', 'channel_fc1.'),
+        (r'channel_att\.gate_c\.gate_c_bn_1\.', 'channel_norm.'),
+        (r'channel_att\.gate_c\.gate_c_fc_final\.', 'channel_fc2.'),
+        (r'spatial_att\.gate_s\.gate_s_(conv|bn)_reduce0\.', lambda m: f'spatial.{int(m.group(1) == "bn")}.'),
+        (r'spatial_att\.gate_s\.gate_s_(conv|bn)_di_(\d+)\.',
+         lambda m: f'spatial.{3 + 3 * int(m.group(2)) + int(m.group(1) == "bn")}.'),
+        (r'spatial_att\.gate_s\.gate_s_conv_final\.', lambda m: f'spatial.{len(model.layer1[-1].spatial) - 1}.'),
+        # ECA (BangguWu/ECANet models/eca_resnet.py): block.eca.conv
+        (r'\.eca\.conv\.', '.se.conv.'),
+        # FcaNet (cfzd/FcaNet model/fcanet.py, layer.py): block.att.fc.0 / .2 (the DCT filter: dropped)
+        (r'\.att\.fc\.0\.', '.se.fc1.'),
+        (r'\.att\.fc\.2\.', '.se.fc2.'),
+    ]
+
+
+# official buffers that are a function of the architecture (FcaNet's C x H x W DCT filters: here two small
+# non-persistent bases, recomputed)
+_OFFICIAL_DROP = (r'\.att\.dct_layer\.weight$',)
+
+
+def checkpoint_filter_fn(state_dict: Dict[str, Any], model: AttentionResNet) -> Dict[str, torch.Tensor]:
+    """Convert an official checkpoint (CBAM / BAM: Jongchan/attention-module; ECA-Net: BangguWu/ECANet; FcaNet:
+    cfzd/FcaNet; as
+    published: ``{'state_dict': ...}`` of a DataParallel model, or bare) to this model; the backbone keys are
+    torchvision's, which timm's ResNet shares, only the attention modules are renamed
+    (``_checkpoint.map_official_resnet``). A checkpoint in this model's layout passes through, and so does one
+    whose keys are all the model's (timm's ``resnet50`` weights for the backbone: its missing attention keys
+    are left to timm's ``pretrained_strict``, docs/zoo.md). Raises ``CheckpointMismatchError`` naming the first
+    mismatched keys for another network."""
+    state_dict = map_official_resnet(state_dict, _official_rules(model), drop=_OFFICIAL_DROP)
+    adaptable = ('fc.weight', 'fc.bias', 'conv1.weight')
+    expected = model.state_dict()
+    if any(k not in expected and k not in adaptable for k in state_dict):
+        check_state_dict(state_dict, model, f'{type(model).__name__} ({model.pretrained_cfg.get("architecture")})',
+                         adaptable=adaptable)
+    return state_dict
 
 
 def _cfg(paper: str, **kwargs) -> Dict[str, Any]:
@@ -380,10 +480,19 @@ def _cfg(paper: str, **kwargs) -> Dict[str, Any]:
     }
 
 
-# no weights are published for these: one untagged cfg per model (timm lists them as untrained), the
-# paper's numbers for the module on ResNet-50 in its notes
+def _official_cfg(name_tag: str, paper: str) -> Dict[str, Any]:
+    """A tag of weights converted from an official checkpoint: the official code's license (card data)."""
+    return _cfg(paper, hf_hub_id=hub_id(name_tag), hf_hub_filename='model.safetensors',
+                license=card.OFFICIAL_CODE[name_tag.split('.')[0]][1], notes=card.NOTES[name_tag])
+
+
+# weights converted from the official checkpoints: an '.in1k' tag for card.OFFICIAL_CODE's models, one untagged
+# cfg for every other model (timm lists it as untrained); the paper's numbers in the notes
+_PAPER_OF = {**{n: p.paper for n, p in ZOO_RESNET50.items()}, **{n: p.paper for n, (p, _) in ZOO_DEEPER.items()}}
 default_cfgs = generate_default_cfgs({
-    name: _cfg(place.paper, notes=card.NOTES.get(name)) for name, place in ZOO_RESNET50.items()
+    **{name: _cfg(paper, notes=card.NOTES.get(name)) for name, paper in _PAPER_OF.items()
+       if name not in card.OFFICIAL_CODE},
+    **{f'{name}.in1k': _official_cfg(f'{name}.in1k', _PAPER_OF[name]) for name in card.OFFICIAL_CODE},
 })
 
 
@@ -433,6 +542,18 @@ def gsop_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
 def eca_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """ECA-Net50: ResNet-50 + ECA (official kernels 3/5/5/7 by stage) in every bottleneck."""
     return _create_attention_resnet('eca_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def eca_resnet101(pretrained: bool = False, **kwargs) -> AttentionResNet:
+    """ECA-Net101: ResNet-101 + ECA (official kernels 3/3/5/7 by stage) in every bottleneck."""
+    return _create_attention_resnet('eca_resnet101', pretrained, **kwargs)
+
+
+@register_model
+def fca_resnet101(pretrained: bool = False, **kwargs) -> AttentionResNet:
+    """FcaNet-101: ResNet-101 + multi-spectral channel attention (top-16 frequencies) in every bottleneck."""
+    return _create_attention_resnet('fca_resnet101', pretrained, **kwargs)
 
 
 @register_model

@@ -12,9 +12,11 @@ head (region logits, softmax over the positions of each region):
     object contextual representation (4):  y_i = rho( sum_k w_ik delta(f_k) )
     augmented representation (eq. 5):      z_i = g([x_i ; y_i])
 phi, psi: two 1x1 conv + BN + ReLU layers (to Ck); delta: 1x1 conv + BN + ReLU (to Ck); rho: 1x1 conv +
-BN + ReLU (Ck -> mid); g: 1x1 conv + BN + ReLU (2 mid -> mid) + Dropout2d; all convs without bias, as
-the official code. The pixel representation x is the official ``conv3x3_ocr`` (3x3 conv C -> mid + BN +
-ReLU) of the input.
+BN + ReLU (Ck -> mid); g: 1x1 conv + BN + ReLU (2 mid -> mid) + Dropout2d; these convs have no bias, as
+in the official code. The pixel representation x is the official ``conv3x3_ocr`` (3x3 conv C -> mid + BN +
+ReLU) of the input. Deviation: the official ``conv3x3_ocr`` conv and the aux head's first conv have biases
+(nn.Conv2d's default); here they have none (each is followed by a BN, which absorbs a bias), and the aux
+head's last conv has a bias, as the official one.
 
 Classifier adaptation (deviations): the auxiliary head is 1x1 conv C -> mid + BN + ReLU + 1x1 conv
 mid -> K (official: C -> C -> K; mid keeps it small for C = 2048); the augmented representation is
