@@ -320,7 +320,7 @@ def test_licenses_follow_one_rule():
 
 def test_card_prose_is_card_data_not_model_code():
     import timm_attn.models as models
-    for family in ('san', 'coatnet', 'gsa', 'acmix', 'attention_resnet', 'resattnet', 'pvt'):
+    for family in ('san', 'coatnet', 'gsa', 'acmix', 'acmix_san_pvt', 'attention_resnet', 'resattnet', 'pvt'):
         module = getattr(models, family)
         assert not {'HUB_CARD', '_PAPER_ACCURACY', '_paper_note', '_training_command', '_NOTE', '_PAPERS'} & set(
             vars(module)), family

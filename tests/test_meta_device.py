@@ -18,7 +18,7 @@ GMACS_DEFAULT = ('san10_pairwise', 'san10_patchwise', 'acmix_resnet26', 'acmix_s
 
 def _small(name):
     """(create_model kwargs, input side): the smallest input each family takes, to keep the runs short."""
-    if name.startswith('san'):
+    if name.startswith(('san', 'acmix_san')):
         return {}, 128  # reflection padding of the last stage
     if 'swin' in name:
         return {}, 224  # Swin checks its input against img_size

@@ -24,7 +24,7 @@ RTOL, ATOL = 1e-4, 1e-4  # float64 sums over float32 outputs, whose kernels diff
 
 
 def _input_side(name):
-    if name.startswith('san'):
+    if name.startswith(('san', 'acmix_san')):
         return 128
     if 'swin' in name:
         return 224

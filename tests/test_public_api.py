@@ -23,7 +23,8 @@ LAYERS = (
 )
 
 MODELS = (
-    'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CheckpointMismatchError', 'CoAtNet',
+    'ACmixPvt', 'ACmixResNet', 'ACmixSAN', 'ACmixSwinTransformer', 'AttentionResNet', 'CheckpointMismatchError',
+    'CoAtNet',
     'ContextResNet', 'GSAResNet', 'PretrainedWeightsError', 'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN',
     'plugin_models', 'reinit_non_persistent_buffers',
 )

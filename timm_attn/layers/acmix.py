@@ -35,7 +35,7 @@ from .san import position_grid
 from .sliding_window_attention import _tile_mask, mirror_index, mirror_pad, sliding_window_attention, \
     sliding_window_attention_plain
 
-__all__ = ['ACmix', 'acmix_position_grid', 'shift_kernels']
+__all__ = ['ACmix', 'ACmixConvPathMixin', 'acmix_position_grid', 'fold_fc_into_dep_conv', 'shift_kernels']
 
 
 acmix_position_grid = position_grid  # (1, 2, H, W) x / y grid in [-1, 1]; the name is exported by timm_attn.layers
@@ -111,6 +111,51 @@ def shift_kernels(out_chs: int, kernel_size: int, device=None, dtype=None) -> to
     kernel = torch.zeros(kk, kernel_size, kernel_size, device=device, dtype=dtype)
     kernel.view(kk, kk).fill_diagonal_(1.0)  # tap i = (i // k, i % k)
     return kernel.unsqueeze(0).repeat(out_chs, 1, 1, 1)
+
+
+def fold_fc_into_dep_conv(fc_weight: torch.Tensor, dep_weight: torch.Tensor) -> torch.Tensor:
+    """The weight (out, m, k, k) of the one grouped conv equal to ``dep_conv(fc(.))``: fc (k*k, m[, 1, 1]) maps
+    the m maps of a channel to k*k, dep_conv (out, k*k, k, k) is grouped by channel:
+    W[o, j] = sum_i W_dep[o, i] W_fc[i, j]."""
+    out, kk = dep_weight.shape[0], dep_weight.shape[1]
+    k = dep_weight.shape[-1]
+    fc = fc_weight.reshape(kk, -1)
+    dep = dep_weight.reshape(out, kk, kk)  # (out, i, tap)
+    # contiguous: a weight with channels-last-like strides would make the conv (and the network) channels_last
+    return torch.matmul(dep.transpose(1, 2), fc).transpose(1, 2).contiguous().view(out, fc.shape[1], k, k)
+
+
+class ACmixConvPathMixin:
+    """The convolution path that ACmix adds next to an existing attention module (ACmix-Swin, -SAN, -PVT):
+    ``fc`` (1x1 conv m -> k*k over the m maps of each channel), ``dep_conv`` (k x k conv grouped by channel, zero
+    padding, no bias, shift-kernel init) and the mixing weights ``rate1`` / ``rate2`` (0.5 at init), registered in
+    this order by ``init_conv_path``."""
+
+    def init_conv_path(self, num_maps: int, groups: int, out_chs: int, kernel_conv: int, fc_bias: bool = False,
+                       device=None, dtype=None) -> None:
+        dd = {'device': device, 'dtype': dtype}
+        if kernel_conv < 1 or kernel_conv % 2 == 0:
+            raise ValueError(f'kernel_conv must be a positive odd number, got {kernel_conv}')
+        self.kernel_conv = kernel_conv
+        kk = kernel_conv * kernel_conv
+        self.fc = nn.Conv2d(num_maps, kk, 1, bias=fc_bias, **dd)
+        self.dep_conv = nn.Conv2d(
+            kk * groups, out_chs, kernel_conv, padding=kernel_conv // 2, groups=groups, bias=False, **dd)
+        self.rate1 = nn.Parameter(torch.empty(1, **dd))
+        self.rate2 = nn.Parameter(torch.empty(1, **dd))
+        self.reset_acmix_parameters()
+
+    def reset_acmix_parameters(self) -> None:
+        """Official init: rates 0.5, dep_conv as shift kernels (fc keeps PyTorch's default init)."""
+        with torch.no_grad():
+            self.rate1.fill_(0.5)
+            self.rate2.fill_(0.5)
+            w = self.dep_conv.weight
+            w.copy_(shift_kernels(w.shape[0], self.kernel_conv, device=w.device, dtype=w.dtype))
+
+    def fused_conv_weight(self, dtype: torch.dtype) -> torch.Tensor:
+        """rate2 * dep_conv(fc(.)) as one grouped conv's weight (out, m, k, k) (fc without bias only)."""
+        return (fold_fc_into_dep_conv(self.fc.weight, self.dep_conv.weight) * self.rate2).to(dtype)
 
 
 @register_notrace_module  # shape-dependent padding / caching: a leaf for torch.fx
@@ -204,10 +249,7 @@ class ACmix(nn.Module):
         unscale = torch.ones(3 * nh, device=x.device, dtype=self.conv1.weight.dtype)
         unscale[:nh] = 1.0 / self.scale
         fc = self.fc.weight.view(kk, 3 * nh) * unscale
-        dep = self.dep_conv.weight.view(self.out_chs, kk, kk)  # (out, i, tap)
-        conv_weight = torch.matmul(dep.transpose(1, 2), fc).transpose(1, 2) * self.rate2  # (out, 3head, tap)
-        # contiguous: a weight with channels-last-like strides would make the conv (and the network) channels_last
-        conv_weight = conv_weight.contiguous().view(self.out_chs, 3 * nh, self.kernel_conv, self.kernel_conv)
+        conv_weight = fold_fc_into_dep_conv(fc, self.dep_conv.weight) * self.rate2  # (out, 3head, k, k)
         out = F.conv2d(qkv, conv_weight.to(qkv.dtype), None, s, self.kernel_conv // 2, 1, d)
         if torch.jit.is_scripting():
             pe = self.conv_p(position_grid(h, w, qkv.device, self.conv_p.weight.dtype))

@@ -3,10 +3,11 @@
 # after ``to_empty()`` it recomputes the buffers that checkpoints do not hold, in timm's models and ours
 from timm.models._manipulate import reinit_non_persistent_buffers
 
-from . import acmix, attention_resnet, coatnet, gsa, pvt, resattnet, san
+from . import acmix, acmix_san_pvt, attention_resnet, coatnet, gsa, pvt, resattnet, san
 from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
 from .acmix import ACmixResNet, ACmixSwinTransformer
+from .acmix_san_pvt import ACmixPvt, ACmixSAN
 from .attention_resnet import AttentionResNet, ContextResNet
 from .coatnet import CoAtNet
 from .gsa import GSAResNet
@@ -22,8 +23,9 @@ def plugin_models(pattern: str = '*') -> list:
 
 
 __all__ = [
-    'acmix', 'attention_resnet', 'coatnet', 'gsa', 'pvt', 'resattnet', 'san',
-    'ACmixResNet', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet', 'GSAResNet',
+    'acmix', 'acmix_san_pvt', 'attention_resnet', 'coatnet', 'gsa', 'pvt', 'resattnet', 'san',
+    'ACmixPvt', 'ACmixResNet', 'ACmixSAN', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet',
+    'GSAResNet',
     'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError',
     'plugin_models', 'reinit_non_persistent_buffers',
 ]

@@ -31,7 +31,7 @@ from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, 
 
 from ..card_data import acmix as card
 from ..hub import hub_id
-from ..layers.acmix import ACmix, shift_kernels
+from ..layers.acmix import ACmix, ACmixConvPathMixin
 from ._builder import base_cfg, build_model, cfg_kwargs
 from ._checkpoint import check_state_dict, unwrap_state_dict
 from ._resnet_blocks import check_bottleneck_args
@@ -116,7 +116,7 @@ class ACmixResNet(ResNet):
 
 
 @register_notrace_module  # full-map conv path next to the windows: a leaf for torch.fx
-class WindowAttentionACmix(WindowAttention):
+class WindowAttentionACmix(ACmixConvPathMixin, WindowAttention):
     """Swin window attention plus the ACmix convolution path on the same qkv projection.
 
     ``forward`` takes the whole (shifted, window-padded) map (B, Hp, Wp, C) and the unpadded size
@@ -141,27 +141,12 @@ class WindowAttentionACmix(WindowAttention):
             dim, num_heads, head_dim=head_dim, window_size=window_size, qkv_bias=qkv_bias,
             attn_drop=attn_drop, proj_drop=proj_drop, **dd)
         self.head_dim = self.qkv.out_features // (3 * num_heads)
-        self.kernel_conv = kernel_conv
-        kk = kernel_conv * kernel_conv
-        self.fc = nn.Conv2d(3 * num_heads, kk, 1, bias=True, **dd)
-        self.dep_conv = nn.Conv2d(
-            kk * self.head_dim, dim, kernel_conv, padding=kernel_conv // 2, groups=self.head_dim, bias=False, **dd)
-        self.rate1 = nn.Parameter(torch.empty(1, **dd))
-        self.rate2 = nn.Parameter(torch.empty(1, **dd))
-        self.reset_acmix_parameters()
+        self.init_conv_path(3 * num_heads, self.head_dim, dim, kernel_conv, fc_bias=True, **dd)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if hasattr(self, 'dep_conv'):  # WindowAttention.__init__ calls this before the ACmix layers exist
             self.reset_acmix_parameters()
-
-    def reset_acmix_parameters(self) -> None:
-        """Official init: rates 0.5, dep_conv as shift kernels (fc keeps PyTorch's default init)."""
-        with torch.no_grad():
-            self.rate1.fill_(0.5)
-            self.rate2.fill_(0.5)
-            w = self.dep_conv.weight
-            w.copy_(shift_kernels(w.shape[0], self.kernel_conv, device=w.device, dtype=w.dtype))
 
     def conv_path(self, qkv: torch.Tensor) -> torch.Tensor:
         """(B, H, W, 3 * C) qkv -> (B, H, W, C) ``dep_conv(fc(qkv))``."""

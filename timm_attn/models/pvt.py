@@ -169,8 +169,12 @@ class SpatialReductionAttention(nn.Module):
             self.norm = None
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return self.proj_drop(self.proj(self.attend(self.q(x), x, h, w)))
+
+    def attend(self, q: torch.Tensor, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """The heads' attention output (B, N, C) before ``proj``, for the queries q = self.q(x) (B, N, C)."""
         B, N, C = x.shape
-        q = self.q(x).reshape(B, N, self.num_heads, self.head_dim).permute(0, 2, 1, 3)  # (B, heads, N, d)
+        q = q.reshape(B, N, self.num_heads, self.head_dim).permute(0, 2, 1, 3)  # (B, heads, N, d)
         if self.sr is not None and self.norm is not None:
             kv_in = x.permute(0, 2, 1).reshape(B, C, h, w)  # tokens back on their grid
             kv_in = self.norm(self.sr(kv_in).flatten(2).transpose(1, 2))  # (B, h/R * w/R, C)
@@ -184,8 +188,7 @@ class SpatialReductionAttention(nn.Module):
             attn = (q * self.scale) @ k.transpose(-2, -1)
             attn = self.attn_drop(attn.softmax(dim=-1))
             x = attn @ v
-        x = x.transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+        return x.transpose(1, 2).reshape(B, N, C)
 
 
 class PvtBlock(nn.Module):

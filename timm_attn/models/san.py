@@ -203,6 +203,7 @@ class SANStage(nn.Module):
             depth: int,
             drop_path_rates: Sequence[float],
             pool: bool = True,
+            block_layer: Optional[type] = None,
             **block_kwargs,
     ):
         dd = {'device': block_kwargs.get('device'), 'dtype': block_kwargs.get('dtype')}
@@ -210,8 +211,9 @@ class SANStage(nn.Module):
         self.grad_checkpointing = False
         self.pool = MaxPool2x2() if pool else nn.Identity()
         self.conv = PointwiseConv2d(in_chs, out_chs, bias=False, **dd)
+        block_layer = block_layer or SelfAttentionBottleneck
         self.blocks = nn.Sequential(*[
-            SelfAttentionBottleneck(out_chs, drop_path=drop_path_rates[i], **block_kwargs) for i in range(depth)])
+            block_layer(out_chs, drop_path=drop_path_rates[i], **block_kwargs) for i in range(depth)])
         self.norm = nn.BatchNorm2d(out_chs, **dd)
         self.act = nn.ReLU(inplace=True)
 
@@ -239,6 +241,7 @@ class SAN(StageNet):
             summation, subtraction, concatenation, hadamard, dot. Patchwise: star, clique, concatenation.
         pos_embed: relative position encoding in pairwise attention (patchwise has none: no effect there).
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as in timm.
+        block_layer, block_kwargs: the block class (default ``SelfAttentionBottleneck``) and extra arguments for it.
 
     Weights use PyTorch's default initialisation, as the official code.
     """
@@ -261,6 +264,8 @@ class SAN(StageNet):
             global_pool: str = 'avg',
             drop_rate: float = 0.,
             drop_path_rate: float = 0.,
+            block_layer: Optional[type] = None,
+            block_kwargs: Optional[Dict[str, Any]] = None,
             device=None,
             dtype=None,
     ):
@@ -293,6 +298,8 @@ class SAN(StageNet):
                 share_planes=share_planes,
                 relation=relation,
                 pos_embed=pos_embed,
+                block_layer=block_layer,
+                **(block_kwargs or {}),
                 **dd,
             ))
             prev_chs = widths[i]
