@@ -92,8 +92,8 @@ def test_timm_train_validate_benchmark_inference_scripts(tmp_path):
 CONFORMANCE_MODELS = (('san*', ''), ('coatnet_[0-3]', ''), ('gsa_*', ''), ('acmix_resnet*', ''), ('acmix_swin*', ''),
                       ('acmix_san*', ''), ('pvt_*', ' and not test_model_default_cfgs'),
                       ('acmix_pvt*', ' and not test_model_default_cfgs'))
-# the attention-zoo ResNet-50s (and ECA / FcaNet-101) and the Residual Attention Networks: about 20 ResNet-50-sized models,
-# the slow run's share
+# the attention-zoo ResNet-50s (and ECA / FcaNet-101) and the Residual Attention Networks: about 20
+# ResNet-50-sized models, the slow run's share
 CONFORMANCE_MODELS_SLOW = (('*_resnet50', ' and not acmix_ and not gsa_'), ('*ca_resnet101', ''), ('resattnet*', ''))
 
 
