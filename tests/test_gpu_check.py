@@ -65,6 +65,7 @@ def test_time_budget_skips_and_lists():
     assert report['skipped'] == ['gsa_resnet26_cifar:fp32', 'gsa_resnet38_cifar:fp32']
 
 
+@pytest.mark.slow
 def test_script_runs(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / 'report.json'
