@@ -79,7 +79,8 @@ def relative_keys(table: torch.Tensor, size: int, radius: int) -> torch.Tensor:
     table = table[..., centre - size + 1:centre + size, :]
     if torch.jit.is_tracing():  # torch.onnx's TorchScript exporter cannot size Tensor.unfold: a gather instead
         pos = torch.arange(size, device=table.device)
-        windows = table[..., pos.view(-1, 1) + pos.view(1, -1), :].transpose(-1, -2)
+        rows = table.index_select(table.dim() - 2, (pos.view(-1, 1) + pos.view(1, -1)).reshape(-1))
+        windows = rows.reshape(list(table.shape[:-2]) + [size, size, table.shape[-1]]).transpose(-1, -2)
     else:
         windows = table.unfold(-2, size, 1)  # (..., size, d, size): [i, :, j] = R[i + j - (size - 1)]
     return windows.flip([-3])  # [a, :, a'] = R[a' - a]: i = size - 1 - a
