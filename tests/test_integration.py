@@ -89,12 +89,12 @@ def test_timm_train_validate_benchmark_inference_scripts(tmp_path):
 # suite on a CPU and are checked on the meta device in test_coatnet.py
 # PVT's forward_features is a token sequence (class token in the last stage), which test_model_default_cfgs does
 # not take for models outside timm's list of ViT-like names; tests/test_pvt.py checks the non-standard contract
-CONFORMANCE_MODELS = (('san*', ''), ('coatnet_[0-3]', ''), ('gsa_*', ''), ('acmix_resnet*', ''), ('acmix_swin*', ''),
-                      ('acmix_san*', ''), ('pvt_*', ' and not test_model_default_cfgs'),
-                      ('acmix_pvt*', ' and not test_model_default_cfgs'))
-# the attention-zoo ResNet-50s (and ECA / FcaNet-101) and the Residual Attention Networks: about 20
-# ResNet-50-sized models, the slow run's share
-CONFORMANCE_MODELS_SLOW = (('*_resnet50', ' and not acmix_ and not gsa_'), ('*ca_resnet101', ''), ('resattnet*', ''))
+CONFORMANCE_MODELS = (('san*', ''), ('coatnet_[0-3]', ''), ('gsa_*', ''), ('acmix_resnet*', ''), ('acmix_swin*', ''))
+# the slow run's share: the attention-zoo ResNet-50s (and ECA / FcaNet-101), the Residual Attention Networks,
+# ACmix-SAN, PVT v1 and ACmix-PVT
+CONFORMANCE_MODELS_SLOW = (('*_resnet50', ' and not acmix_ and not gsa_'), ('*ca_resnet101', ''), ('resattnet*', ''),
+                           ('acmix_san*', ''), ('pvt_*', ' and not test_model_default_cfgs'),
+                           ('acmix_pvt*', ' and not test_model_default_cfgs'))
 
 
 def _conformance(groups):
