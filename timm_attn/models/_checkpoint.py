@@ -1,7 +1,7 @@
 """Helpers shared by the families' ``checkpoint_filter_fn``: unwrapping official checkpoints and
 refusing ones that do not fit the model with a message instead of a ``load_state_dict`` traceback."""
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import torch
 from torch import nn
@@ -51,14 +51,18 @@ def map_official_resnet(
     return converted
 
 
+StateDict = TypeVar('StateDict', bound=Mapping[str, torch.Tensor])
+
+
 def check_state_dict(
-        state_dict: Mapping[str, torch.Tensor],
+        state_dict: StateDict,
         model: nn.Module,
         what: str,
         adaptable: Iterable[str] = (),
         show: int = 5,
-) -> None:
-    """Raise ``CheckpointMismatchError`` naming the first missing, unexpected and mis-shaped keys.
+) -> StateDict:
+    """Return ``state_dict`` when it fits ``model``; else raise ``CheckpointMismatchError`` naming the first
+    missing, unexpected and mis-shaped keys.
 
     ``adaptable`` lists keys whose shape timm itself adapts after the filter (the classifier when
     num_classes differs, the first conv when in_chans differs); their shapes are not compared, and they
@@ -74,7 +78,7 @@ def check_state_dict(
         if k in state_dict and k not in adaptable and tuple(state_dict[k].shape) != tuple(v.shape)
     ]
     if not (missing or unexpected or shapes):
-        return
+        return state_dict
     lines = [f'checkpoint does not fit {what}:']
     for title, items in (('missing keys', missing), ('unexpected keys', unexpected), ('shape mismatches', shapes)):
         if items:

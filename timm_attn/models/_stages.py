@@ -42,6 +42,19 @@ class StageNet(nn.Module):
         head holds it (``NormMlpClassifierHead``), the head's."""
         return getattr(self.head, 'norm', self.norm)
 
+    def stage_intermediate(
+            self, stage: nn.Module, x_in: torch.Tensor, x: torch.Tensor, final_norm: bool) -> torch.Tensor:
+        """The feature map that ``forward_intermediates`` returns for a stage's output ``x`` (its input ``x_in``),
+        with the final norm where ``final_norm``. A model whose stages return something other than a map (tokens)
+        overrides this."""
+        return self._intermediate_norm()(x) if final_norm else x
+
+    def reset_pruned_head(self, reset_other: bool) -> None:
+        """Empty the classifier for ``prune_intermediate_layers``; ``reset_other``: also the head's own norm /
+        pre-logits, sized for the pruned stages."""
+        self.num_classes = 0
+        self.head.reset(0, '', reset_other=reset_other, in_features=self.num_features, **get_device_dtype(self))
+
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
         return dict(
@@ -101,9 +114,10 @@ class StageNet(nn.Module):
             stages = self.stages[:max_index + 1 - stem_level]
         for stage in stages:
             feat_idx += 1
+            x_in = x
             x = stage(x)
             if feat_idx in take_indices:
-                intermediates.append(self._intermediate_norm()(x) if norm and feat_idx == last_idx else x)
+                intermediates.append(self.stage_intermediate(stage, x_in, x, norm and feat_idx == last_idx))
         if intermediates_only:
             return intermediates
         if feat_idx == last_idx:
@@ -129,9 +143,7 @@ class StageNet(nn.Module):
         if prune_end:
             self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
         if prune_head or prune_end or (prune_norm and head_norm):
-            self.num_classes = 0
-            self.head.reset(
-                0, '', reset_other=prune_norm or prune_end, in_features=self.num_features, **get_device_dtype(self))
+            self.reset_pruned_head(reset_other=prune_norm or prune_end)
         return take_indices
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:

@@ -287,9 +287,8 @@ def _resnet_filter_fn(state_dict: Dict[str, Any], model: ACmixResNet) -> Dict[st
     'state_dict', with or without 'module.') -> this model (same names)."""
     state_dict = unwrap_state_dict(state_dict)
     adaptable = ('fc.weight', 'fc.bias', 'conv1.weight')
-    check_state_dict(state_dict, model, f'ACmix-ResNet {tuple(len(getattr(model, f"layer{i}")) for i in range(1, 5))}',
-                     adaptable=adaptable)
-    return state_dict
+    depths = tuple(len(getattr(model, f'layer{i}')) for i in range(1, 5))
+    return check_state_dict(state_dict, model, f'ACmix-ResNet {depths}', adaptable=adaptable)
 
 
 def _swin_filter_fn(state_dict: Dict[str, Any], model: ACmixSwinTransformer) -> Dict[str, torch.Tensor]:
@@ -298,9 +297,8 @@ def _swin_filter_fn(state_dict: Dict[str, Any], model: ACmixSwinTransformer) -> 
     keys (attn.fc, attn.dep_conv, attn.rate1, attn.rate2) have the same names in both."""
     state_dict = swin_checkpoint_filter_fn(unwrap_state_dict(state_dict), model)
     adaptable = ('head.fc.weight', 'head.fc.bias', 'patch_embed.proj.weight')
-    check_state_dict(state_dict, model, f'ACmix-Swin depths {tuple(len(s.blocks) for s in model.layers)}',
-                     adaptable=adaptable)
-    return state_dict
+    depths = tuple(len(s.blocks) for s in model.layers)
+    return check_state_dict(state_dict, model, f'ACmix-Swin depths {depths}', adaptable=adaptable)
 
 
 def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[str, torch.Tensor]:

@@ -443,9 +443,8 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: CoAtNet) -> Dict[str
             v = resize_relative_position_bias_table(v, grid)
         out[k] = v
     adaptable = ('head.fc.weight', 'head.fc.bias', 'stem.conv1.weight')
-    check_state_dict(
+    return check_state_dict(
         out, model, f'{type(model).__name__} ({len(model.stages)} stages)', adaptable=adaptable)
-    return out
 
 
 def _create_coatnet(variant: str, pretrained: bool = False, **kwargs) -> CoAtNet:

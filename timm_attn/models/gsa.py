@@ -296,9 +296,8 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: GSAResNet) -> Dict[s
     state_dict = unwrap_state_dict(state_dict)
     adaptable = ('fc.weight', 'fc.bias', 'conv1.weight')
     depth = [len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4)]
-    check_state_dict(
+    return check_state_dict(
         state_dict, model, f'{type(model).__name__} (blocks {depth}, img_size {model.img_size})', adaptable=adaptable)
-    return state_dict
 
 
 def _create_gsa(variant: str, pretrained: bool = False, **kwargs) -> GSAResNet:

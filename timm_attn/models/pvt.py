@@ -54,7 +54,6 @@ from torch import nn
 from timm.layers import DropPath, Mlp, calculate_drop_path_rates, get_device_dtype, register_notrace_function, \
     resample_abs_pos_embed, to_2tuple, trunc_normal_, use_fused_attn
 from timm.models import generate_default_cfgs, register_model
-from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 
 from ..card_data import pvt as card
@@ -410,72 +409,19 @@ class PyramidVisionTransformer(StageNet):
         check_pvt_input(x, self.in_chans)
         return x
 
-    def forward_intermediates(
-            self,
-            x: torch.Tensor,
-            indices: Optional[Union[int, List[int]]] = None,
-            norm: bool = False,
-            stop_early: bool = False,
-            output_fmt: str = 'NCHW',
-            intermediates_only: bool = False,
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
-        """Forward features that returns the stages' outputs picked by ``indices``, as (B, C, H, W) maps (the last
-        stage's without its class token).
-
-        Args:
-            x: input images.
-            indices: last n stages if int, all if None, these stages if a sequence.
-            norm: apply the final norm to the last stage's tokens before they become a map.
-            stop_early: stop after the last stage asked for.
-            output_fmt: only 'NCHW'.
-            intermediates_only: return only the intermediates.
-        """
-        if output_fmt != 'NCHW':
-            raise ValueError(f'{type(self).__name__} intermediates are NCHW, got output_fmt={output_fmt!r}')
-        last_idx = len(self.stages) - 1
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        intermediates = []
-        x = self.forward_stem(x)
-        if torch.jit.is_scripting() or not stop_early:  # no slicing of modules in TorchScript
-            stages = self.stages
-        else:
-            stages = self.stages[:max_index + 1]
-        feat_idx = -1
-        for stage in stages:
-            feat_idx += 1
-            h, w = x.shape[2] // stage.patch_size, x.shape[3] // stage.patch_size
-            x = stage(x)
-            if feat_idx in take_indices:
-                feat = x
-                if stage.num_prefix_tokens:  # tokens (B, 1 + h * w, C) -> the grid's (B, C, h, w)
-                    if norm and feat_idx == last_idx:
-                        feat = self.norm(feat)
-                    feat = feat[:, stage.num_prefix_tokens:].reshape(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
-                intermediates.append(feat)
-        if intermediates_only:
-            return intermediates
-        if feat_idx == last_idx:
+    def stage_intermediate(
+            self, stage: nn.Module, x_in: torch.Tensor, x: torch.Tensor, final_norm: bool) -> torch.Tensor:
+        """A stage's output as a (B, C, H, W) map: the last stage's tokens (B, 1 + H * W, C) without the class
+        token, after the final norm where ``final_norm``."""
+        if not stage.num_prefix_tokens:
+            return x
+        if final_norm:
             x = self.norm(x)
-        return x, intermediates
+        h, w = x_in.shape[2] // stage.patch_size, x_in.shape[3] // stage.patch_size
+        return x[:, stage.num_prefix_tokens:].reshape(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
 
-    def prune_intermediate_layers(
-            self,
-            indices: Union[int, List[int]] = 1,
-            prune_norm: bool = False,
-            prune_head: bool = True,
-    ) -> List[int]:
-        """Drop the stages after the last one ``indices`` needs, the final norm with them (or with
-        ``prune_norm``), and the classifier (``prune_head``; always when stages go: the class token goes too)."""
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        prune_end = max_index < len(self.stages) - 1
-        self.stages = self.stages[:max_index + 1]
-        if prune_norm or prune_end:
-            self.norm = nn.Identity()
-        if prune_end:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
-        if prune_head or prune_end:
-            self.reset_classifier(0, '')
-        return take_indices
+    def reset_pruned_head(self, reset_other: bool) -> None:
+        self.reset_classifier(0, '')
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if self.global_pool == 'token':
@@ -524,9 +470,9 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: PyramidVisionTransfo
                     interpolation='bilinear', antialias=False)
     # timm adapts these after the filter (num_classes / in_chans different from the checkpoint's)
     adaptable = ('head.weight', 'head.bias', 'stages.0.patch_embed.proj.weight')
-    check_state_dict(state_dict, model, f'{type(model).__name__} (depths {[len(s.blocks) for s in model.stages]})',
-                     adaptable=adaptable)
-    return state_dict
+    return check_state_dict(
+        state_dict, model, f'{type(model).__name__} (depths {[len(s.blocks) for s in model.stages]})',
+        adaptable=adaptable)
 
 
 def _create_pvt(variant: str, pretrained: bool = False, **kwargs) -> PyramidVisionTransformer:

@@ -358,10 +358,9 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: SAN) -> Dict[str, to
             state_dict[k] = v.clone()
     # timm adapts these after the filter (num_classes / in_chans different from the checkpoint's)
     adaptable = ('head.fc.weight', 'head.fc.bias', 'stem.conv.weight')
-    check_state_dict(
+    return check_state_dict(
         state_dict, model, f'{type(model).__name__} ({model.attn_type}, {len(model.stages)} stages)',
         adaptable=adaptable)
-    return state_dict
 
 
 def _create_san(variant: str, pretrained: bool = False, **kwargs) -> SAN:
