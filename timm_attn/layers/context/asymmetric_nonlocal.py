@@ -19,6 +19,19 @@ Output (``fuse``):
     'concat' (official): conv1x1(cat[Y, X]) -> BN (+ ReLU in APNB) -> Dropout2d; X = X_h in AFNB.
     'add': X + Y, a residual block that is the identity at init (W = 0), used by the classifiers
            here so the backbone's pretrained features pass unchanged at the start of training.
+
+APNB ``scale`` (official ``_SelfAttentionBlock(..., scale)``, "downsample the input feature maps (save memory
+cost)"): X is max-pooled first (``nn.MaxPool2d(kernel_size=scale)``: stride = kernel, floor, no padding, so the
+input must be at least scale x scale), Y is computed on the pooled grid, W applied, and Y is upsampled back to
+X's size, bilinear with align_corners=True, before the fuse. The ANN file (``apnb.py``, "modified from" OCNet's
+``base_oc_block.py``) keeps the pooling but lost OCNet's upsampling line, so its scale > 1 fails at the concat;
+the upsampling here is OCNet's (and OCR's ``ObjectAttentionBlock``). The official ``APNB(sizes=[...])`` sums one
+such block per scale; the official networks use one block, ``sizes=[1]``, and so does this module (one
+``scale``). AFNB has no ``scale`` (its pooling is commented out in the official ``afnb.py``).
+
+Defaults that differ from the official ones (docs/zoo.md, "Our defaults vs the official ones"): ``fuse='add'``
+(official 'concat'): a residual block inside a classifier keeps the pretrained backbone's features at init;
+``drop_rate=0`` (official 0.05), used by the 'concat' head only: set 0.05 with it for the official head.
 """
 from typing import List, Sequence
 
@@ -78,8 +91,10 @@ class PyramidNonLocal(_PyramidAttentionOutput):
         key_channels: Ck (official: C / 2 for C = 512).
         value_channels: Cv (official: C / 2).
         sizes: pyramid pooling sizes.
-        fuse: 'add' (residual, identity at init) or 'concat' (official head).
-        drop_rate: Dropout2d after the 'concat' fuse (official 0.05).
+        fuse: 'add' (default here: residual, identity at init) or 'concat' (the official head).
+        drop_rate: Dropout2d after the 'concat' fuse (default here 0, official 0.05).
+        scale: attend on the input max-pooled by ``scale`` (kernel = stride = scale), upsample Y back (bilinear,
+            align_corners=True): the official ``scale`` (default 1: no pooling, as the official networks).
     """
 
     def __init__(
@@ -90,11 +105,15 @@ class PyramidNonLocal(_PyramidAttentionOutput):
             sizes: Sequence[int] = (1, 3, 6, 8),
             fuse: str = 'add',
             drop_rate: float = 0.,
+            scale: int = 1,
             device=None,
             dtype=None,
     ):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise ValueError(f'scale must be an integer >= 1 (the max-pooling kernel before attending), got {scale!r}')
+        self.scale = scale
         key_channels = key_channels or max(1, channels // 2)
         value_channels = value_channels or max(1, channels // 2)
         self.sizes = [int(s) for s in sizes]
@@ -104,8 +123,14 @@ class PyramidNonLocal(_PyramidAttentionOutput):
 
     def context(self, x: torch.Tensor) -> torch.Tensor:
         """Y of eq. 7 (B, C, H, W)."""
+        h, w = x.shape[2], x.shape[3]
+        if self.scale > 1:
+            x = F.max_pool2d(x, self.scale)  # official nn.MaxPool2d(kernel_size=scale): stride = kernel, floor
         k = self.key(x)
-        return self.proj(_attend(k, k, self.value(x), self.sizes))
+        y = self.proj(_attend(k, k, self.value(x), self.sizes))
+        if self.scale > 1:
+            y = F.interpolate(y, size=(h, w), mode='bilinear', align_corners=True)
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fuse(self.context(x), x)
@@ -120,7 +145,8 @@ class FusionNonLocal(_PyramidAttentionOutput):
         channels: high-level (query) channels = output channels.
         low_channels: low-level (key / value) channels.
         key_channels, value_channels: Ck, Cv (official 256 / 256 for 1024 + 2048 inputs).
-        sizes, fuse, drop_rate: as ``PyramidNonLocal`` (the official AFNB fuse has BN without ReLU).
+        sizes, fuse, drop_rate: as ``PyramidNonLocal`` (defaults here 'add' and 0, official 'concat' and 0.05;
+            the official AFNB fuse has BN without ReLU). No ``scale``: the official AFNB does not pool.
     """
 
     def __init__(

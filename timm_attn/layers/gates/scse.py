@@ -8,9 +8,15 @@ Abhijit Guha Roy, Nassir Navab, Christian Wachinger, MICCAI 2018, https://arxiv.
     scSE: U_scSE = U_cSE + U_sSE      (``combine='add'``, the paper; ``'max'``: element-wise max, the
           aggregation the authors' follow-up journal paper prefers)
 
-The paper does not give biases; both are written here with biases (as SE). The paper used r = 2 on
-segmentation networks of 64 channels or fewer; the default here is r = 16 (SE's), which is what a
+The paper does not give biases; both are written here with biases (as SE and the official code). The paper
+used r = 2 on segmentation networks of 64 channels or fewer; the default here is r = 16 (SE's), which is what a
 ResNet-50 with 256..2048 channels needs to stay SE-sized. Any input size from 1x1.
+
+Official code: https://github.com/ai-med/squeeze_and_excitation (``squeeze_and_excitation.py``:
+``ChannelSELayer``, ``SpatialSELayer``, ``ChannelSpatialSELayer``). Our defaults differ from its two
+(docs/zoo.md, "Our defaults vs the official ones"): ``combine='add'`` (the MICCAI paper's equation; the
+official ``ChannelSpatialSELayer`` takes ``torch.max``: ``combine='max'``) and ``rd_ratio=1/16`` (official
+``reduction_ratio=2``, width C // 2: ``rd_ratio=1/2``, for its 64-channel segmentation networks).
 """
 from typing import Optional
 
@@ -24,7 +30,8 @@ __all__ = ['ChannelSE', 'SpatialSE', 'SCSE']
 
 class ChannelSE(SEModule):
     """cSE: squeeze over space, excite channels (= SE): timm's ``SEModule`` (keys fc1 / fc2, with biases) with the
-    reduced width ``max(1, int(C * rd_ratio))`` (no rounding to a divisor of 8)."""
+    reduced width ``max(1, int(C * rd_ratio))`` (no rounding to a divisor of 8). Default ``rd_ratio`` 1/16 (SE's);
+    the official ``ChannelSELayer`` has ``reduction_ratio=2`` (``rd_ratio=1/2``)."""
 
     def __init__(self, channels: int, rd_ratio: float = 1. / 16, rd_channels: Optional[int] = None,
                  device=None, dtype=None):
@@ -44,7 +51,8 @@ class SpatialSE(nn.Module):
 
 
 class SCSE(nn.Module):
-    """scSE: cSE and sSE in parallel, aggregated by ``combine`` ('add', paper; or 'max')."""
+    """scSE: cSE and sSE in parallel, aggregated by ``combine``: 'add' (default, the paper's equation) or 'max'
+    (the official ``ChannelSpatialSELayer``). Default ``rd_ratio`` 1/16; the official one is 1/2."""
 
     def __init__(self, channels: int, rd_ratio: float = 1. / 16, rd_channels: Optional[int] = None,
                  combine: str = 'add', device=None, dtype=None):
