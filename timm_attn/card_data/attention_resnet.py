@@ -36,7 +36,9 @@ PAPERS = {
 
 NOTES = {
     'ge_resnet50': ('paper: GE-theta-plus ResNet-50 outperforms ResNet-101 (no released numbers)',),
-    'spa_resnet50': ('paper abstract: +1.6% top-1 over ResNet-50 on ImageNet',),
+    'spa_resnet50': ('paper abstract: +1.6% top-1 over ResNet-50 on ImageNet',
+                     'official README (ma-xu/SPANet): CIFAR-100 only, SPPSEResNet50 78.21% (a CIFAR pre-activation '
+                     'ResNet, not this network); no ImageNet checkpoint released, so no pretrained tag'),
     'cbam_resnet50': ('official README: top-1 77.622 (ImageNet-1k val)',),
     'bam_resnet50': ('official README: top-1 76.860 (ImageNet-1k val)',),
     'scse_resnet50': ('paper: segmentation only (no ImageNet numbers)',),

@@ -429,6 +429,10 @@ def _official_rules(model: AttentionResNet) -> List[Tuple[str, Any]]:
         (r'\.cbam\.ChannelGate\.mlp\.3\.', '.se.channel.fc2.'),
         (r'\.cbam\.SpatialGate\.spatial\.conv\.', '.se.spatial.conv.'),
         (r'\.cbam\.SpatialGate\.spatial\.bn\.', '.se.spatial.norm.'),
+        # SPA (ma-xu/SPANet models/spp_se_resnet.py): block.se = SPPSELayer, fc = Sequential(Linear, ReLU, Linear,
+        # Sigmoid); the official repository has CIFAR networks only: an ImageNet ResNet-50 with that layer
+        (r'\.se\.fc\.0\.', '.se.fc1.'),
+        (r'\.se\.fc\.2\.', '.se.fc2.'),
         # BAM (MODELS/bam.py): bam{1,2,3}.{channel_att.gate_c.*, spatial_att.gate_s.*}
         (r'^bam(\d)\.', bam_prefix),
         (r'channel_att\.gate_c\.gate_c_fc_0\.', 'channel_fc1.'),

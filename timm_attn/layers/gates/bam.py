@@ -16,6 +16,13 @@ the two branches (``sigmoid(M_c * M_s)``); ``combine='product'`` selects that. D
 The official channel branch pools with ``avg_pool2d(x, H)`` (wrong for non-square maps); here the
 global mean. Any input size from 1x1 (the dilated convs pad by 4: same-size output on every map).
 BatchNorm1d in the channel branch needs a batch of 2 or more in training.
+
+Depth options, as the official constructors: ``num_layers`` (official ``ChannelGate(num_layers=1)``) is the
+number of hidden layers (Linear + BN + ReLU, all C/r wide) of the channel MLP; ``num_dilated`` (official
+``SpatialGate(dilation_conv_num=2)``) the number of dilated 3x3 convs (+ BN + ReLU) of the spatial branch.
+Official BAM builds both at their defaults (1 and 2), the paper's module. Keys: the first hidden layer is
+``channel_fc1`` / ``channel_norm`` (official ``gate_c_fc_0`` / ``gate_c_bn_1``), the further ones
+``channel_hidden.{3i}`` / ``.{3i + 1}`` (``gate_c_fc_{i + 1}`` / ``gate_c_bn_{i + 2}``; empty at the default).
 """
 from typing import Optional
 
@@ -34,7 +41,9 @@ class BAM(nn.Module):
         channels: input (= output) channels.
         rd_ratio: reduction r of both branches (paper: 1/16); rd_channels overrides.
         dilation: dilation of the spatial branch's 3x3 convs (paper: 4).
-        num_dilated: number of dilated 3x3 convs (paper: 2).
+        num_dilated: number of dilated 3x3 convs in the spatial branch (paper: 2; official
+            ``dilation_conv_num``), 0 or more.
+        num_layers: number of hidden layers of the channel MLP (paper: 1; official ``num_layers``), 1 or more.
         combine: 'sum' (paper, eq. 2) or 'product' (official code) of the two branches before the sigmoid.
     """
 
@@ -46,6 +55,7 @@ class BAM(nn.Module):
             dilation: int = 4,
             num_dilated: int = 2,
             combine: str = 'sum',
+            num_layers: int = 1,
             device=None,
             dtype=None,
     ):
@@ -53,12 +63,18 @@ class BAM(nn.Module):
         super().__init__()
         if combine not in ('sum', 'product'):
             raise ValueError(f"BAM combine must be 'sum' (paper) or 'product' (official code), got {combine!r}")
+        if num_layers < 1 or num_dilated < 0:
+            raise ValueError(f'BAM needs num_layers >= 1 and num_dilated >= 0, got {num_layers}, {num_dilated}')
         self.combine = combine
         rd = rd_channels or int(channels * rd_ratio)
         # channel branch: (N, C) -> (N, C)
         self.channel_fc1 = nn.Linear(channels, rd, **dd)
         self.channel_norm = nn.BatchNorm1d(rd, **dd)
         self.channel_act = nn.ReLU(inplace=True)
+        hidden = []
+        for _ in range(num_layers - 1):
+            hidden += [nn.Linear(rd, rd, **dd), nn.BatchNorm1d(rd, **dd), nn.ReLU(inplace=True)]
+        self.channel_hidden = nn.Sequential(*hidden)  # the hidden layers after the first (none by default)
         self.channel_fc2 = nn.Linear(rd, channels, **dd)
         # spatial branch: (N, C, H, W) -> (N, 1, H, W)
         layers = [*conv_bn(channels, rd, bias=True, relu=True, dd=dd)]
@@ -68,7 +84,8 @@ class BAM(nn.Module):
         self.spatial = nn.Sequential(*layers)  # keys 0, 1, ... as the official code
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mc = self.channel_fc2(self.channel_act(self.channel_norm(self.channel_fc1(x.mean((2, 3))))))
+        mc = self.channel_act(self.channel_norm(self.channel_fc1(x.mean((2, 3)))))
+        mc = self.channel_fc2(self.channel_hidden(mc))
         mc = mc[:, :, None, None]  # (N, C, 1, 1)
         ms = self.spatial(x)  # (N, 1, H, W)
         logits = mc + ms if self.combine == 'sum' else mc * ms

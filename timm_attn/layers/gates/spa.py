@@ -13,6 +13,13 @@ channel and concatenated into a 21C vector:
 
 Any input size: adaptive pooling to 2x2 / 4x4 bins works for every map, including maps smaller than the bins
 (1x1 input: every bin is the single pixel).
+
+Equal to the official ``SPPSELayer(channel, reduction=16)``: ``nn.AdaptiveAvgPool2d`` 1 / 2 / 4, each
+``.view(b, p * p * c)`` (channel-major, as ``flatten(1)`` here), concatenated 1, 2, 4; ``fc = Sequential(
+Linear(21C, C // 16, bias=False), ReLU, Linear(C // 16, C, bias=False), Sigmoid)``. Official keys
+``se.fc.0.weight`` / ``se.fc.2.weight`` -> ``fc1.weight`` / ``fc2.weight`` (``attention_resnet``'s
+``checkpoint_filter_fn``). The official repository trains only CIFAR networks (pre-activation ResNets with a
+3x3 stem, SPA after conv3 before the residual add); it has no ImageNet model or checkpoint (docs/zoo.md).
 """
 from typing import Optional, Sequence, Type, Union
 
