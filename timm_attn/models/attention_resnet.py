@@ -46,11 +46,14 @@ the stage's size, AFNB's low-level input is the stage's input.
 LayerNorm has the official eps, 1e-5 (``gc_official``; timm's LayerNorm2d: 1e-6).
 
 Official checkpoints (``.in1k`` tags; docs/zoo.md): cbam_resnet50, bam_resnet50 (Jongchan/attention-module),
-eca_resnet50 / 101 (BangguWu/ECANet), fca_resnet50 / 101 (cfzd/FcaNet) load their published files through
+eca_resnet50 / 101 (BangguWu/ECANet), fca_resnet50 / 101 (cfzd/FcaNet), gsop_resnet50 (GSoP-Net1 of
+ZilinGao/Global-Second-order-Pooling-Convolutional-Networks) load their published files through
 ``checkpoint_filter_fn`` (torchvision-style backbone keys, which timm's ResNet shares; the attention modules
 renamed). A tag builds the official network where it differs from the registered model (``TAG_ARGS``):
 ``bam_resnet50.in1k`` multiplies BAM's branches as the official code (the paper, and plain ``bam_resnet50``,
-sums them).
+sums them). ``TAG_MODEL_ARGS``: the network arguments a tag builds: ``gsop_resnet50.in1k`` is the official
+GSoP-Net1, whose stage 4 has stride 1 (``last_stage_stride=1``: no down-sampling and no dilation, output stride
+16, a 14x14 map at 224 px before the global average pool; the official head is ``nn.AvgPool2d(14)``).
 
 Notes on the context models:
     nl:   embedded Gaussian, inner C/2, scaled dot product; the 5-block ResNet-50 of Wang et al. (CVPR 2018,
@@ -75,8 +78,10 @@ separate model here: use it); ``ecaresnet50d`` and ``gcresnet50t`` use a deep / 
 downsampling (ResNet-D/T), and ``gcresnet50t`` uses GC with r = 1/8; ``skresnet50`` replaces the 3x3 conv by a
 selective-kernel conv (it is not an after-BN module; the SKNet paper's numbers are for ResNeXt-50).
 
-Deviation: the official GSoP-Net1 runs stage 4 at stride 16 (no down-sampling, 14x14 output). Here every
-model keeps timm's ResNet-50 strides, so parameters are the same but GSoP's FLOPs are lower than the paper's.
+GSoP: the official GSoP-Net1 runs stage 4 at stride 1 (output stride 16, 14x14 at 224 px): the
+``gsop_resnet50.in1k`` tag builds it; plain ``gsop_resnet50`` keeps timm's ResNet-50 strides (same parameters,
+a quarter of stage 4's FLOPs); ``last_stage_stride=1`` gives the official network without the tag. The other
+official attention modes are ``GSoPAttention(mode=...)``: ``attn_layer=partial(GSoPAttention, mode='position')``.
 """
 import re
 from collections import OrderedDict
@@ -106,7 +111,7 @@ from ._builder import build_model
 from ._checkpoint import check_state_dict, map_official_resnet
 
 __all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'Stage', 'STAGE_ARGS',
-           'TAG_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
+           'TAG_ARGS', 'TAG_MODEL_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
 
 _AttnArg = Union[str, Callable[..., nn.Module], None]
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
@@ -174,6 +179,8 @@ class AttentionResNet(ResNet):
             as the stage (``layer1.3`` for ResNet-50's first stage).
         img_size: input side the size-dependent modules are built for (FcaNet's DCT, GE's kernel, RGA's
             grid); other sizes work (adaptive pooling), the modules equal the official ones at this one.
+        last_stage_stride: 2 (timm's ResNet) or 1: the last stage without down-sampling and without dilation
+            (the official GSoP-Net: output stride 16), its first block's strided convs set to stride 1.
         **kwargs: timm ``ResNet`` arguments (block, layers, num_classes, ...).
     """
 
@@ -183,6 +190,7 @@ class AttentionResNet(ResNet):
             attn_last_block_only: bool = False,
             stage_attn_layer: _AttnArg = None,
             img_size: int = 224,
+            last_stage_stride: int = 2,
             block_args: Optional[Dict[str, Any]] = None,
             zero_init_last: bool = True,
             device=None,
@@ -203,6 +211,8 @@ class AttentionResNet(ResNet):
         block_args['attn_layer'] = nn.Identity if every_block else None
         super().__init__(block_args=block_args, zero_init_last=zero_init_last, **dd, **kwargs)
         self.img_size = img_size
+        if last_stage_stride != 2:
+            self._undo_last_downsample(last_stage_stride)
         for stage, blocks in zip(self.stage_info(), self._stage_modules()):
             if attn_cls is not None:
                 layer = _at_stage(attn_cls, stage)
@@ -215,6 +225,21 @@ class AttentionResNet(ResNet):
 
     def _stage_modules(self) -> List[nn.Sequential]:
         return [getattr(self, name) for name in _STAGES]
+
+    def _undo_last_downsample(self, stride: int) -> None:
+        """``last_stage_stride=1``: the last stage's first block (3x3 conv, shortcut conv) at stride 1, as the
+        official GSoP-Net's ``layer4`` (timm's ``output_stride=16`` dilates the stage instead)."""
+        if stride != 1:
+            raise ValueError(f'last_stage_stride must be 1 or 2, got {stride}')
+        first, info = self._stage_modules()[-1][0], self.feature_info[-1]
+        strided = [m for m in first.modules() if m is not first and getattr(m, 'stride', 1) not in (1, (1, 1))]
+        if info['reduction'] != 32 or not strided or any(not isinstance(m, nn.Conv2d) for m in strided):
+            raise ValueError('last_stage_stride=1 needs a stride-32 ResNet whose last stage down-samples by '
+                             f'strided convs only (no output_stride, avg_down or aa_layer), found {strided}')
+        for m in strided:
+            m.stride = (1, 1)
+        first.stride = 1  # timm's block records its stride (not used in forward)
+        info['reduction'] = 16
 
     def stage_info(self) -> List[Stage]:
         """Every stage's ``Stage``, from timm's ``feature_info`` (entry 0 is the stem)."""
@@ -392,6 +417,11 @@ TAG_ARGS: Dict[str, Dict[str, Any]] = {
     'bam_resnet50.in1k': dict(combine='product'),  # official BAM: sigmoid(M_c * M_s), the paper sums
 }
 
+# the same for the network's arguments
+TAG_MODEL_ARGS: Dict[str, Dict[str, Any]] = {
+    'gsop_resnet50.in1k': dict(last_stage_stride=1),  # official GSoP-Net1: layer4 at stride 1 (output stride 16)
+}
+
 _PLACEMENT_ARG = {EVERY_BLOCK: 'attn_layer', LAST_BLOCKS: 'attn_layer', AFTER_STAGES: 'stage_attn_layer'}
 
 
@@ -404,7 +434,7 @@ def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -
         tag = resolve_pretrained_cfg(variant, kwargs.get('pretrained_cfg')).tag
     if f'{variant}.{tag}' in TAG_ARGS:
         place = place._replace(args={**place.args, **TAG_ARGS[f'{variant}.{tag}']})
-    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=layers)
+    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=layers, **TAG_MODEL_ARGS.get(f'{variant}.{tag}', {}))
     if isinstance(place.where, dict):
         model_cls, feature_cfg = ContextResNet, dict(flatten_sequential=False)
         model_args['context'] = variant.split('_')[0]
@@ -447,7 +477,17 @@ def _official_rules(model: AttentionResNet) -> List[Tuple[str, Any]]:
         # FcaNet (cfzd/FcaNet model/fcanet.py, layer.py): block.att.fc.0 / .2 (the DCT filter: dropped)
         (r'\.att\.fc\.0\.', '.se.fc1.'),
         (r'\.att\.fc\.2\.', '.se.fc2.'),
+        # GSoP (ZilinGao/Global-Second-order-Pooling-Convolutional-Networks torchvision/models/resnet.py): the
+        # Bottleneck's own attributes, in the last block of each stage; channel, position and concat-fusion parts
+        (r'\.(conv_for_DR|bn_for_DR|row_bn|row_conv_group|fc_adapt_channels)(_spatial|_for_spatial)?\.',
+         lambda m: '.se.' + ('pos_' if m.group(2) else '') + _GSOP_NAMES[m.group(1)] + '.'),
+        (r'\.dilate_conv_for_concat([12])\.', r'.se.concat_conv\1.'),
+        (r'\.bn_for_concat\.', '.se.concat_norm.'),
     ]
+
+
+_GSOP_NAMES = {'conv_for_DR': 'reduce', 'bn_for_DR': 'reduce_norm', 'row_bn': 'row_norm', 'row_conv_group': 'row_conv',
+               'fc_adapt_channels': 'fc'}
 
 
 # official buffers that are a function of the architecture (FcaNet's C x H x W DCT filters: here two small
@@ -457,7 +497,7 @@ _OFFICIAL_DROP = (r'\.att\.dct_layer\.weight$',)
 
 def checkpoint_filter_fn(state_dict: Dict[str, Any], model: AttentionResNet) -> Dict[str, torch.Tensor]:
     """Convert an official checkpoint (CBAM / BAM: Jongchan/attention-module; ECA-Net: BangguWu/ECANet; FcaNet:
-    cfzd/FcaNet; as
+    cfzd/FcaNet; GSoP-Net1: ZilinGao/Global-Second-order-Pooling-Convolutional-Networks; as
     published: ``{'state_dict': ...}`` of a DataParallel model, or bare) to this model; the backbone keys are
     torchvision's, which timm's ResNet shares, only the attention modules are renamed
     (``_checkpoint.map_official_resnet``). A checkpoint in this model's layout passes through, and so does one
@@ -486,8 +526,10 @@ def _cfg(paper: str, **kwargs) -> Dict[str, Any]:
 
 def _official_cfg(name_tag: str, paper: str) -> Dict[str, Any]:
     """A tag of weights converted from an official checkpoint: the official code's license (card data)."""
+    stride16 = TAG_MODEL_ARGS.get(name_tag, {}).get('last_stage_stride') == 1  # GSoP-Net1: 14x14 before the pool
     return _cfg(paper, hf_hub_id=hub_id(name_tag), hf_hub_filename='model.safetensors',
-                license=card.OFFICIAL_CODE[name_tag.split('.')[0]][1], notes=card.NOTES[name_tag])
+                license=card.OFFICIAL_CODE[name_tag.split('.')[0]][1], notes=card.NOTES[name_tag],
+                **(dict(pool_size=(14, 14)) if stride16 else {}))
 
 
 # weights converted from the official checkpoints: an '.in1k' tag for card.OFFICIAL_CODE's models, one untagged
@@ -538,7 +580,8 @@ def fca_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
 
 @register_model
 def gsop_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
-    """GSoP-Net1 on ResNet-50: a GSoP block in the last bottleneck of each stage, global average pooling."""
+    """GSoP-Net1 on ResNet-50: a GSoP block in the last bottleneck of each stage, global average pooling
+    (timm's strides; the ``.in1k`` tag: the official network, stage 4 at stride 1)."""
     return _create_attention_resnet('gsop_resnet50', pretrained, **kwargs)
 
 
