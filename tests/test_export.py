@@ -31,6 +31,8 @@ FAMILIES = [
     ('resattnet56', 64, {}),
     ('cbam_resnet50', 64, {}),
     ('pvt_tiny', 224, {}),
+    ('acmix_san10', 128, {}),
+    ('acmix_pvt_tiny', 224, {}),
 ]
 QUICK = ('san10_patchwise', 'gsa_resnet26')  # the default run; the rest behind the slow marker
 

@@ -1,8 +1,8 @@
 """GSoP against the official code (ZilinGao/Global-Second-order-Pooling-Convolutional-Networks): random weights
 in the official layout (tests/reference_gsop.py, an independent re-implementation of the official networks) loaded
-strictly into ``gsop_resnet50.in1k`` (GSoP-Net1: stage 4 at stride 1) through ``checkpoint_filter_fn``, as the
-official ``main.py`` saves them and bare; every official attention mode (``GSoPAttention(mode=...)``) and the
-GSoP-Net2 head (``SecondOrderHead``) against the official formulas."""
+strictly into ``gsop_resnet50(last_stage_stride=1)`` (GSoP-Net1: stage 4 at stride 1) through
+``checkpoint_filter_fn``, as the official ``main.py`` saves them and bare; every official attention mode
+(``GSoPAttention(mode=...)``) and the GSoP-Net2 head (``SecondOrderHead``) against the official formulas."""
 import os
 from functools import partial
 
@@ -41,15 +41,16 @@ def test_net1_official_checkpoint_loads_and_matches_reference(tmp_path, wrap):
     ref = randomize(GSoPResNet(att='1', gsop_mode=1))
     path = os.path.join(tmp_path, 'net-epoch-95.pth.tar')
     _save(ref, path, wrap)
-    model = timm.create_model('gsop_resnet50.in1k', pretrained=True, pretrained_cfg_overlay=dict(file=path)).eval()
+    model = timm.create_model(
+        'gsop_resnet50', pretrained=True, last_stage_stride=1, pretrained_cfg_overlay=dict(file=path)).eval()
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in ref.parameters()) == NET1_PARAMS
-    assert model.feature_info[-1]['reduction'] == 16 and model.pretrained_cfg['pool_size'] == (14, 14)
+    assert model.feature_info[-1]['reduction'] == 16
     x = _x(224)  # the official head is nn.AvgPool2d(14): 224 px only
     with torch.no_grad():
         ours, theirs = model(x), ref(x)
     assert theirs.abs().max() > 1e-2
     diff = (ours - theirs).abs().max().item()
-    print(f'gsop_resnet50.in1k ({wrap}): {NET1_PARAMS} params, max abs diff vs official reference {diff:.2e}')
+    print(f'gsop_resnet50 stride-16 ({wrap}): {NET1_PARAMS} params, max abs diff vs official reference {diff:.2e}')
     assert diff < ATOL
 
 
@@ -61,8 +62,8 @@ def test_every_official_mode_in_the_network(tmp_path, mode):
     ref = randomize(GSoPResNet(att=GSOP_MODES[mode], gsop_mode=1))
     path = os.path.join(tmp_path, 'ckpt.pth.tar')
     save_official(ref, path)
-    model = timm.create_model('gsop_resnet50.in1k', pretrained=True, attn_layer=partial(GSoPAttention, mode=mode),
-                              pretrained_cfg_overlay=dict(file=path)).eval()
+    model = timm.create_model('gsop_resnet50', pretrained=True, last_stage_stride=1, attn_layer=partial(
+        GSoPAttention, mode=mode), pretrained_cfg_overlay=dict(file=path)).eval()
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in ref.parameters())
     x = _x(112)
     with torch.no_grad():
@@ -122,22 +123,22 @@ def test_bad_options_raise():
         timm.create_model('gsop_resnet50', last_stage_stride=1, output_stride=16, device='meta')
 
 
-def test_plain_model_keeps_timm_strides_and_the_tag_changes_no_parameter():
-    plain, tagged = timm.create_model('gsop_resnet50', device='meta'), timm.create_model('gsop_resnet50.in1k',
-                                                                                          device='meta')
-    assert plain.layer4[0].conv2.stride == (2, 2) and tagged.layer4[0].conv2.stride == (1, 1)
-    assert tagged.layer4[0].downsample[0].stride == (1, 1) and plain.feature_info[-1]['reduction'] == 32
+def test_plain_model_keeps_timm_strides_and_the_official_stride_changes_no_parameter():
+    plain = timm.create_model('gsop_resnet50', device='meta')
+    official = timm.create_model('gsop_resnet50', last_stage_stride=1, device='meta')
+    assert plain.layer4[0].conv2.stride == (2, 2) and official.layer4[0].conv2.stride == (1, 1)
+    assert official.layer4[0].downsample[0].stride == (1, 1) and plain.feature_info[-1]['reduction'] == 32
+    assert official.feature_info[-1]['reduction'] == 16
     assert sum(p.numel() for p in plain.parameters()) == NET1_PARAMS
-    assert [k for k in plain.state_dict()] == [k for k in tagged.state_dict()]
-    same = timm.create_model('gsop_resnet50', last_stage_stride=1, device='meta')  # the official net, no tag
-    assert same.layer4[0].conv2.stride == (1, 1)
+    assert [k for k in plain.state_dict()] == [k for k in official.state_dict()]
+    assert 'gsop_resnet50.in1k' not in timm.list_pretrained('gsop*')  # the official README links no file
 
 
 def test_checkpoint_of_another_mode_is_refused(tmp_path):
     path = os.path.join(tmp_path, 'position.pth.tar')
     save_official(randomize(GSoPResNet(att='2')), path)
     with pytest.raises(CheckpointMismatchError, match='missing keys'):
-        timm.create_model('gsop_resnet50.in1k', pretrained=True, pretrained_cfg_overlay=dict(file=path))
+        timm.create_model('gsop_resnet50', pretrained=True, last_stage_stride=1, pretrained_cfg_overlay=dict(file=path))
 
 
 @pytest.mark.parametrize('iterations', [2, 3, 5])

@@ -52,15 +52,13 @@ NOTES = {
 _ATTENTION_MODULE = 'https://github.com/Jongchan/attention-module'
 _ECANET = 'https://github.com/BangguWu/ECANet'
 _FCANET = 'https://github.com/cfzd/FcaNet'
-_GSOP = 'https://github.com/ZilinGao/Global-Second-order-Pooling-Convolutional-Networks'
-OFFICIAL_CODE = {  # the four repositories: MIT LICENSE
+OFFICIAL_CODE = {  # the three repositories: MIT LICENSE
     'cbam_resnet50': (_ATTENTION_MODULE, 'mit'),
     'bam_resnet50': (_ATTENTION_MODULE, 'mit'),
     'eca_resnet50': (_ECANET, 'mit'),
     'eca_resnet101': (_ECANET, 'mit'),
     'fca_resnet50': (_FCANET, 'mit'),
     'fca_resnet101': (_FCANET, 'mit'),
-    'gsop_resnet50': (_GSOP, 'mit'),
 }
 
 # top-1 (ImageNet-1k val, 224) of exactly the converted checkpoint, from the official README
@@ -71,8 +69,6 @@ OFFICIAL_TOP1 = {
     'eca_resnet101.in1k': ('78.65', 'eca_resnet101_k3357'),
     'fca_resnet50.in1k': ('78.52', 'FcaNet50; re-evaluated 78.57'),
     'fca_resnet101.in1k': ('79.64', 'FcaNet101; re-evaluated 79.63'),
-    'gsop_resnet50.in1k': ('77.98', 'GSoP-Net1 ResNet-50, top-1 error 22.02, stage 4 at stride 16; the README '
-                                    'links no checkpoint file'),
 }
 NOTES.update({
     name_tag: (f'official README: top-1 {top1} ({what}; ImageNet-1k val, 224, this checkpoint)',)
@@ -87,12 +83,6 @@ _CHECKPOINTS = {  # the official README's link to the checkpoint
     'fca_resnet50': 'FcaNet50',
     'fca_resnet101': 'FcaNet101',
 }
-# where the README reports the number but links no file: the checkpoint the official training script writes
-_UNPUBLISHED = {
-    'gsop_resnet50': ('GSoP-Net1 ResNet-50, the `{\'state_dict\': ...}` that the official `main.py --GSoP_mode 1 '
-                      '--att_manner channel` writes; the official README reports its error, 22.02, but links no file'),
-}
-
 HUB_CARD = dict(
     dataset='imagenet-1k',
     description='''
@@ -102,9 +92,6 @@ was converted from: the same architecture, parameter count and outputs.
 ''',
     official_code=OFFICIAL_CODE.get,  # None for the models without an official checkpoint
     weights_source=lambda arch, tag: (
-        f'Converted from a checkpoint of the official code ({_UNPUBLISHED[arch]}, {OFFICIAL_CODE[arch][0]}) with '
-        'the plugin\'s conversion script, which loads it strictly into this model and writes `model.safetensors`:'
-        if arch in _UNPUBLISHED else
         f'Converted from the official checkpoint ({_CHECKPOINTS[arch]}, linked from the README of '
         f'{OFFICIAL_CODE[arch][0]}, trained by the authors on ImageNet-1k) with the plugin\'s conversion script, '
         'which loads it strictly into this model and writes `model.safetensors`:'),
@@ -134,14 +121,6 @@ _CITATIONS = {
   author={Qin, Zequn and Zhang, Pengyi and Wu, Fei and Li, Xi},
   booktitle={ICCV},
   year={2021}
-}
-''',
-    _GSOP: '''
-@inproceedings{gao2019gsop,
-  title={Global Second-order Pooling Convolutional Networks},
-  author={Gao, Zilin and Xie, Jiangtao and Wang, Qilong and Li, Peihua},
-  booktitle={CVPR},
-  year={2019}
 }
 ''',
     _ECANET: '''

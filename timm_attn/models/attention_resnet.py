@@ -46,14 +46,12 @@ the stage's size, AFNB's low-level input is the stage's input.
 LayerNorm has the official eps, 1e-5 (``gc_official``; timm's LayerNorm2d: 1e-6).
 
 Official checkpoints (``.in1k`` tags; docs/zoo.md): cbam_resnet50, bam_resnet50 (Jongchan/attention-module),
-eca_resnet50 / 101 (BangguWu/ECANet), fca_resnet50 / 101 (cfzd/FcaNet), gsop_resnet50 (GSoP-Net1 of
-ZilinGao/Global-Second-order-Pooling-Convolutional-Networks) load their published files through
+eca_resnet50 / 101 (BangguWu/ECANet), fca_resnet50 / 101 (cfzd/FcaNet) load their published files through
 ``checkpoint_filter_fn`` (torchvision-style backbone keys, which timm's ResNet shares; the attention modules
 renamed). A tag builds the official network where it differs from the registered model (``TAG_ARGS``):
 ``bam_resnet50.in1k`` multiplies BAM's branches as the official code (the paper, and plain ``bam_resnet50``,
-sums them). ``TAG_MODEL_ARGS``: the network arguments a tag builds: ``gsop_resnet50.in1k`` is the official
-GSoP-Net1, whose stage 4 has stride 1 (``last_stage_stride=1``: no down-sampling and no dilation, output stride
-16, a 14x14 map at 224 px before the global average pool; the official head is ``nn.AvgPool2d(14)``).
+sums them). ``checkpoint_filter_fn`` also renames the GSoP blocks of a checkpoint written by the official
+GSoP-Net code (whose README links no file: no tag), for ``gsop_resnet50(last_stage_stride=1)``.
 
 Notes on the context models:
     nl:   embedded Gaussian, inner C/2, scaled dot product; the 5-block ResNet-50 of Wang et al. (CVPR 2018,
@@ -78,9 +76,9 @@ separate model here: use it); ``ecaresnet50d`` and ``gcresnet50t`` use a deep / 
 downsampling (ResNet-D/T), and ``gcresnet50t`` uses GC with r = 1/8; ``skresnet50`` replaces the 3x3 conv by a
 selective-kernel conv (it is not an after-BN module; the SKNet paper's numbers are for ResNeXt-50).
 
-GSoP: the official GSoP-Net1 runs stage 4 at stride 1 (output stride 16, 14x14 at 224 px): the
-``gsop_resnet50.in1k`` tag builds it; plain ``gsop_resnet50`` keeps timm's ResNet-50 strides (same parameters,
-a quarter of stage 4's FLOPs); ``last_stage_stride=1`` gives the official network without the tag. The other
+GSoP: the official GSoP-Net1 runs stage 4 at stride 1 (``last_stage_stride=1``: no down-sampling and no
+dilation, output stride 16, 14x14 at 224 px, the official head ``nn.AvgPool2d(14)``); plain ``gsop_resnet50``
+keeps timm's ResNet-50 strides (same parameters, a quarter of stage 4's FLOPs). The other
 official attention modes are ``GSoPAttention(mode=...)``: ``attn_layer=partial(GSoPAttention, mode='position')``.
 """
 import re
@@ -111,7 +109,7 @@ from ._builder import build_model
 from ._checkpoint import check_state_dict, map_official_resnet
 
 __all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'Stage', 'STAGE_ARGS',
-           'TAG_ARGS', 'TAG_MODEL_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
+           'TAG_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
 
 _AttnArg = Union[str, Callable[..., nn.Module], None]
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
@@ -417,11 +415,6 @@ TAG_ARGS: Dict[str, Dict[str, Any]] = {
     'bam_resnet50.in1k': dict(combine='product'),  # official BAM: sigmoid(M_c * M_s), the paper sums
 }
 
-# the same for the network's arguments
-TAG_MODEL_ARGS: Dict[str, Dict[str, Any]] = {
-    'gsop_resnet50.in1k': dict(last_stage_stride=1),  # official GSoP-Net1: layer4 at stride 1 (output stride 16)
-}
-
 _PLACEMENT_ARG = {EVERY_BLOCK: 'attn_layer', LAST_BLOCKS: 'attn_layer', AFTER_STAGES: 'stage_attn_layer'}
 
 
@@ -434,7 +427,7 @@ def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -
         tag = resolve_pretrained_cfg(variant, kwargs.get('pretrained_cfg')).tag
     if f'{variant}.{tag}' in TAG_ARGS:
         place = place._replace(args={**place.args, **TAG_ARGS[f'{variant}.{tag}']})
-    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=layers, **TAG_MODEL_ARGS.get(f'{variant}.{tag}', {}))
+    model_args: Dict[str, Any] = dict(block=Bottleneck, layers=layers)
     if isinstance(place.where, dict):
         model_cls, feature_cfg = ContextResNet, dict(flatten_sequential=False)
         model_args['context'] = variant.split('_')[0]
@@ -497,7 +490,8 @@ _OFFICIAL_DROP = (r'\.att\.dct_layer\.weight$',)
 
 def checkpoint_filter_fn(state_dict: Dict[str, Any], model: AttentionResNet) -> Dict[str, torch.Tensor]:
     """Convert an official checkpoint (CBAM / BAM: Jongchan/attention-module; ECA-Net: BangguWu/ECANet; FcaNet:
-    cfzd/FcaNet; GSoP-Net1: ZilinGao/Global-Second-order-Pooling-Convolutional-Networks; as
+    cfzd/FcaNet; GSoP-Net1, a checkpoint of the training script of
+    ZilinGao/Global-Second-order-Pooling-Convolutional-Networks; as
     published: ``{'state_dict': ...}`` of a DataParallel model, or bare) to this model; the backbone keys are
     torchvision's, which timm's ResNet shares, only the attention modules are renamed
     (``_checkpoint.map_official_resnet``). A checkpoint in this model's layout passes through, and so does one
@@ -526,10 +520,8 @@ def _cfg(paper: str, **kwargs) -> Dict[str, Any]:
 
 def _official_cfg(name_tag: str, paper: str) -> Dict[str, Any]:
     """A tag of weights converted from an official checkpoint: the official code's license (card data)."""
-    stride16 = TAG_MODEL_ARGS.get(name_tag, {}).get('last_stage_stride') == 1  # GSoP-Net1: 14x14 before the pool
     return _cfg(paper, hf_hub_id=hub_id(name_tag), hf_hub_filename='model.safetensors',
-                license=card.OFFICIAL_CODE[name_tag.split('.')[0]][1], notes=card.NOTES[name_tag],
-                **(dict(pool_size=(14, 14)) if stride16 else {}))
+                license=card.OFFICIAL_CODE[name_tag.split('.')[0]][1], notes=card.NOTES[name_tag])
 
 
 # weights converted from the official checkpoints: an '.in1k' tag for card.OFFICIAL_CODE's models, one untagged
@@ -581,7 +573,7 @@ def fca_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
 @register_model
 def gsop_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """GSoP-Net1 on ResNet-50: a GSoP block in the last bottleneck of each stage, global average pooling
-    (timm's strides; the ``.in1k`` tag: the official network, stage 4 at stride 1)."""
+    (timm's strides; ``last_stage_stride=1``: the official network, stage 4 at stride 1)."""
     return _create_attention_resnet('gsop_resnet50', pretrained, **kwargs)
 
 
