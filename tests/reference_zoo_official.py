@@ -66,29 +66,32 @@ class OfficialCBAM(nn.Module):
 
 
 class _BamChannel(nn.Module):
-    def __init__(self, c: int, r: int = 16):
+    def __init__(self, c: int, r: int = 16, num_layers: int = 1):
         super().__init__()
         self.gate_c = nn.Sequential()
         self.gate_c.add_module('flatten', nn.Flatten())
-        self.gate_c.add_module('gate_c_fc_0', nn.Linear(c, c // r))
-        self.gate_c.add_module('gate_c_bn_1', nn.BatchNorm1d(c // r))
-        self.gate_c.add_module('gate_c_relu_1', nn.ReLU())
-        self.gate_c.add_module('gate_c_fc_final', nn.Linear(c // r, c))
+        widths = [c] + [c // r] * num_layers + [c]
+        for i in range(len(widths) - 2):
+            self.gate_c.add_module(f'gate_c_fc_{i}', nn.Linear(widths[i], widths[i + 1]))
+            self.gate_c.add_module(f'gate_c_bn_{i + 1}', nn.BatchNorm1d(widths[i + 1]))
+            self.gate_c.add_module(f'gate_c_relu_{i + 1}', nn.ReLU())
+        self.gate_c.add_module('gate_c_fc_final', nn.Linear(widths[-2], widths[-1]))
 
-    def forward(self, x):
-        return self.gate_c(F.avg_pool2d(x, x.shape[2], stride=x.shape[2]))[:, :, None, None].expand_as(x)
+    def forward(self, x):  # square maps only, as the official avg_pool2d(x, H)
+        return self.gate_c(F.avg_pool2d(x, x.size(2), stride=x.size(2)))[:, :, None, None].expand_as(x)
 
 
 class _BamSpatial(nn.Module):
-    def __init__(self, c: int, r: int = 16, num_dilated: int = 2, d: int = 4):
+    def __init__(self, c: int, r: int = 16, dilation_conv_num: int = 2, dilation_val: int = 4):
         super().__init__()
         rd = c // r
         self.gate_s = nn.Sequential()
         self.gate_s.add_module('gate_s_conv_reduce0', nn.Conv2d(c, rd, 1))
         self.gate_s.add_module('gate_s_bn_reduce0', nn.BatchNorm2d(rd))
         self.gate_s.add_module('gate_s_relu_reduce0', nn.ReLU())
-        for i in range(num_dilated):
-            self.gate_s.add_module(f'gate_s_conv_di_{i}', nn.Conv2d(rd, rd, 3, padding=d, dilation=d))
+        for i in range(dilation_conv_num):
+            self.gate_s.add_module(f'gate_s_conv_di_{i}', nn.Conv2d(rd, rd, 3, padding=dilation_val,
+                                                                    dilation=dilation_val))
             self.gate_s.add_module(f'gate_s_bn_di_{i}', nn.BatchNorm2d(rd))
             self.gate_s.add_module(f'gate_s_relu_di_{i}', nn.ReLU())
         self.gate_s.add_module('gate_s_conv_final', nn.Conv2d(rd, 1, 1))
@@ -98,13 +101,15 @@ class _BamSpatial(nn.Module):
 
 
 class OfficialBAM(nn.Module):
-    def __init__(self, c: int):
+    """Official BAM with the depth options of its gates (``BAM(gate_channel)`` builds them at 1 and 2)."""
+
+    def __init__(self, c: int, num_layers: int = 1, dilation_conv_num: int = 2):
         super().__init__()
-        self.channel_att = _BamChannel(c)
-        self.spatial_att = _BamSpatial(c)
+        self.channel_att = _BamChannel(c, num_layers=num_layers)
+        self.spatial_att = _BamSpatial(c, dilation_conv_num=dilation_conv_num)
 
     def forward(self, x):
-        return (1 + torch.sigmoid(self.channel_att(x) * self.spatial_att(x))) * x  # official: the product
+        return (1 + torch.sigmoid(self.channel_att(x) * self.spatial_att(x))) * x
 
 
 class OfficialECA(nn.Module):

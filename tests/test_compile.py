@@ -103,7 +103,8 @@ def compare_compiled_training(name, dtype, backend):
 
 
 @pytest.mark.parametrize('name', ['gsa_resnet26', pytest.param('acmix_resnet26', marks=pytest.mark.slow),
-                                  pytest.param('san10_patchwise', marks=pytest.mark.slow)])
+                                  pytest.param('san10_patchwise', marks=pytest.mark.slow),
+                                  pytest.param('san10_pairwise', marks=pytest.mark.slow)])
 def test_compiled_training_equals_eager_aot(name):
     """dynamo + AOT autograd (the graph and its backward, without inductor's kernels): float64, to 1e-10."""
     out, grad, buf = compare_compiled_training(name, torch.float64, 'aot_eager')
@@ -117,9 +118,15 @@ needs_inductor_opt_in = pytest.mark.skipif(
     reason='set TIMM_ATTN_TEST_INDUCTOR=1 to compare inductor-compiled training with eager (minutes per model)')
 
 
+# san10_pairwise under inductor: outputs and BN buffers agree (8e-14), so do all gradients but those of the
+# gamma.norm1 biases (up to 1.7 relative); dynamo + AOT autograd without inductor agrees exactly (docs/performance.md)
+_INDUCTOR_PAIRWISE_BIAS = pytest.mark.xfail(strict=True, reason='inductor: gamma.norm1.bias gradients differ')
+
+
 @pytest.mark.slow
 @needs_inductor_opt_in
-@pytest.mark.parametrize('name', list(FAMILIES))
+@pytest.mark.parametrize('name', [pytest.param(n, marks=_INDUCTOR_PAIRWISE_BIAS) if n == 'san10_pairwise' else n
+                                  for n in FAMILIES])
 def test_compiled_training_equals_eager_float64(name):
     """inductor, float64: compiled training agrees with eager to 1e-8."""
     out, grad, buf = compare_compiled_training(name, torch.float64, 'inductor')

@@ -13,7 +13,8 @@ import timm_attn  # noqa: F401
 from timm_attn.layers.gates.bam import BAM
 from timm_attn.layers.gates.cbam import CBAM, CbamChannelGate
 
-from reference_spa import OfficialBAM, OfficialCbamChannelGate, official_channel_pool
+from reference_spa import OfficialCbamChannelGate, official_channel_pool
+from reference_zoo_official import OfficialBAM
 from reference_zoo_official import randomize
 
 

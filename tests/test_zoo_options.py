@@ -18,6 +18,8 @@ from timm_attn.layers.context.asymmetric_nonlocal import PyramidNonLocal
 from timm_attn.layers.context.object_context import ObjectContext
 from timm_attn.layers.gates.fca import MultiSpectralAttention
 
+from reference_context import bn, cbr, conv1x1, randomise, softmax
+
 TOL = 1e-6
 MANIFEST = os.path.join(os.path.dirname(__file__), 'data', 'model_manifest.json')
 
@@ -35,43 +37,6 @@ OFFICIAL_FREQ = {
 # ---------------------------------------------------------------- helpers (no module code reused)
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
-
-
-def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random weights and BN statistics everywhere (zero-initialised projections would hide the attention);
-    float64, eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    module = module.double().eval()
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=torch.double) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=torch.double) + 0.5)
-    return module
-
-
-def conv1x1(x, conv):
-    """x (C, ...) of one image; the conv's bias when it has one."""
-    y = torch.einsum('oc,c...->o...', conv.weight[:, :, 0, 0], x)
-    return y if conv.bias is None else y + conv.bias.view(-1, *([1] * (x.dim() - 1)))
-
-
-def bn(x, m):
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    return (x - m.running_mean.view(shape)) / torch.sqrt(m.running_var.view(shape) + m.eps) * m.weight.view(shape) \
-        + m.bias.view(shape)
-
-
-def cbr(x, seq):
-    """conv1x1 -> BN -> ReLU given as a Sequential (conv, bn, relu)."""
-    return bn(conv1x1(x, seq[0]), seq[1]).relu()
-
-
-def softmax(v):
-    e = torch.exp(v - v.max())
-    return e / e.sum()
 
 
 def max_pool(x, s):
