@@ -32,7 +32,6 @@ FAMILIES = [
     ('cbam_resnet50', 64, {}),
     ('pvt_tiny', 224, {}),
     ('acmix_san10', 128, {}),
-    ('acmix_pvt_tiny', 224, {}),
 ]
 QUICK = ('san10_patchwise', 'gsa_resnet26')  # the default run; the rest behind the slow marker
 
