@@ -306,3 +306,26 @@ def test_scaled_blocks_script_and_backprop():
         m(x).sum().backward()
         assert x.grad is not None and torch.isfinite(x.grad).all()
         x.grad = None
+
+
+@pytest.mark.parametrize('name,args', [('apnb_resnet50', dict(scale=2)),
+                                       ('ocr_resnet50', dict(scale=2, gather_scale=2.))])
+def test_context_args_reach_the_modules_of_the_model(name, args):
+    """``context_args`` builds the registered model's context modules with the official options."""
+    torch.manual_seed(0)
+    plain = timm.create_model(name, num_classes=10).eval()
+    model = timm.create_model(name, num_classes=10, context_args=args).eval()
+    model.load_state_dict(plain.state_dict())  # same keys and shapes: the options add no parameter
+    layer = PyramidNonLocal if name.startswith('apnb') else ObjectContext
+    modules = [m for m in model.modules() if isinstance(m, layer)]
+    assert modules and all(getattr(m, k) == v for m in modules for k, v in args.items())
+    with torch.no_grad():
+        for m in modules:  # the context modules start as the identity (a zero-initialised last layer)
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+        plain.load_state_dict(model.state_dict())
+        x = torch.randn(1, 3, 128, 128)
+        out, ref = model(x), plain(x)
+    assert torch.isfinite(out).all() and not torch.allclose(out, ref)
+    with pytest.raises(TypeError):
+        timm.create_model(name, num_classes=10, context_args=dict(no_such_option=1), device='meta')

@@ -313,10 +313,13 @@ class ContextResNet(AttentionResNet):
     Args:
         context: 'nl', 'a2', 'da', 'cc', 'apnb', 'afnb', 'ocr', 'iau' or 'rga'.
         ocr_regions: K for 'ocr' (default: num_classes, or 1000 when num_classes is 0).
+        context_args: keyword arguments of the context module, e.g. ``dict(scale=2)`` for APNB / OCR (the
+            official attention-block down-sampling) or ``dict(gather_scale=2.)`` for OCR.
         **kwargs: ``AttentionResNet`` / timm ``ResNet`` arguments (block, layers, num_classes, img_size, ...).
     """
 
-    def __init__(self, context: str, ocr_regions: Optional[int] = None, device=None, dtype=None, **kwargs):
+    def __init__(self, context: str, ocr_regions: Optional[int] = None, context_args: Optional[Dict[str, Any]] = None,
+                 device=None, dtype=None, **kwargs):
         place = ZOO_RESNET50.get(f'{context}_resnet50')
         if place is None or not isinstance(place.where, dict):
             kinds = sorted(n.split('_')[0] for n, p in ZOO_RESNET50.items() if isinstance(p.where, dict))
@@ -327,6 +330,8 @@ class ContextResNet(AttentionResNet):
         layer = place.layer_fn()
         if ocr_regions and context == 'ocr':
             layer = partial(layer, num_regions=ocr_regions)
+        if context_args:
+            layer = partial(layer, **context_args)
         for stage, name in zip(self.stage_info(), _STAGES):
             blocks = getattr(self, name)
             inserts = {i % len(blocks): (context, _at_stage(layer, stage)(stage.num_chs, **dd))
