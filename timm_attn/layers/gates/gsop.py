@@ -75,8 +75,8 @@ def newton_schulz_sqrtm(a: torch.Tensor, iterations: int = 3) -> torch.Tensor:
         raise ValueError(f'iterations must be >= 1, got {iterations}')
     trace = a.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None]  # (N, 1, 1)
     y = a / trace
-    eye3 = 3 * torch.eye(a.shape[1], dtype=a.dtype, device=a.device).expand_as(a)
     z = torch.eye(a.shape[1], dtype=a.dtype, device=a.device).expand_as(a)
+    eye3 = 3 * z
     for _ in range(iterations - 1):
         t = 0.5 * (eye3 - torch.bmm(z, y))
         y, z = torch.bmm(y, t), torch.bmm(t, z)
