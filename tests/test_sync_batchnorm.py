@@ -8,8 +8,10 @@ call) and normalises with those global statistics. Two gloo processes each get h
 gradients (summed over the ranks), running statistics and outputs must equal those of one process with plain
 BatchNorms on the whole batch, in float64.
 """
+import datetime
 import os
 import tempfile
+import time
 import traceback
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -24,6 +26,63 @@ from torch import nn
 
 WORLD = 2
 TIMEOUT_S = 240  # per spawned group: a hang (a collective on one rank only) fails instead of blocking
+EXIT_GRACE_S = 30  # after every rank has reported done: time left to the processes' own teardown
+
+
+def _init_group(rank: int, init_file: str) -> None:
+    torch.set_num_threads(1)
+    warnings.filterwarnings('ignore', category=FutureWarning)  # torch.distributed.nn.functional's deprecation
+    # a collective that waits longer than this raises in the process instead of hanging it
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=TIMEOUT_S))
+
+
+def _finish_group(rank: int, done_dir: str) -> None:
+    """Barrier, then this rank's done marker, then ``destroy_process_group``.
+
+    The barrier keeps a fast rank from tearing its group down while the other still computes (rank 0 runs the
+    one-process reference alone): ``destroy_process_group`` can hang in that case (pytorch/pytorch#75097). The
+    marker is written before the teardown, so the parent can tell a finished rank that hangs in torch's own
+    teardown from one that never finished its work.
+    """
+    dist.barrier()
+    open(os.path.join(done_dir, f'done{rank}'), 'w').close()
+    dist.destroy_process_group()
+
+
+def _spawn(target, args: Tuple[Any, ...], tmp: str) -> List[Optional[int]]:
+    """Run ``target(rank, init_file, done_dir, *args)`` on WORLD spawned processes; their exit codes.
+
+    Fails as soon as a rank exits with an error (the other is then left waiting in a collective), and when a
+    rank has neither finished nor exited within TIMEOUT_S (a collective on one rank only). A rank that reported
+    done but is still tearing its process group down after EXIT_GRACE_S is killed (exit code None) and does not
+    fail the run: its work and its collectives are complete.
+    """
+    init_file, done_dir = os.path.join(tmp, 'init'), os.path.join(tmp, 'done')
+    os.makedirs(done_dir)
+    procs = [mp.get_context('spawn').Process(target=target, args=(rank, init_file, done_dir) + tuple(args))
+             for rank in range(WORLD)]
+    for p in procs:
+        p.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and not all(
+                not p.is_alive() or os.path.exists(os.path.join(done_dir, f'done{rank}'))
+                for rank, p in enumerate(procs)):
+            failed = {rank: p.exitcode for rank, p in enumerate(procs) if p.exitcode not in (None, 0)}
+            assert not failed, f'ranks exited with errors (rank: exit code): {failed}'
+            time.sleep(0.2)
+        hung = [rank for rank, p in enumerate(procs)
+                if p.is_alive() and not os.path.exists(os.path.join(done_dir, f'done{rank}'))]
+        assert not hung, f'ranks {hung} did not finish within {TIMEOUT_S} s (a collective on one rank only?)'
+        for p in procs:
+            p.join(EXIT_GRACE_S)
+        return [p.exitcode if not p.is_alive() else None for p in procs]
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
 
 
 class EmulatedSyncBatchNorm(nn.SyncBatchNorm):
@@ -127,10 +186,8 @@ def _max_rel(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> Tuple[fl
     return _rel(a[worst], b[worst], floor), worst
 
 
-def _worker(rank: int, init_file: str, runs: Sequence[Tuple[Case, bool]], out_path: str) -> None:
-    torch.set_num_threads(1)
-    warnings.filterwarnings('ignore', category=FutureWarning)  # torch.distributed.nn.functional's deprecation
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=WORLD)
+def _worker(rank: int, init_file: str, done_dir: str, runs: Sequence[Tuple[Case, bool]], out_path: str) -> None:
+    _init_group(rank, init_file)
     results: List[Dict[str, Any]] = []
     try:
         for (name, kwargs, img, batch), checkpointing in runs:
@@ -185,32 +242,20 @@ def _worker(rank: int, init_file: str, runs: Sequence[Tuple[Case, bool]], out_pa
     finally:
         if rank == 0:
             torch.save(results, out_path)
-        dist.destroy_process_group()
+    _finish_group(rank, done_dir)
 
 
 def run_distributed(cases: Sequence[Case], checkpointing: Sequence[bool]) -> List[Dict[str, Any]]:
     """Run ``cases`` on WORLD gloo processes, with each of the ``checkpointing`` settings (one process group for
     all); rank 0's measurements against the one-process reference."""
     runs = [(case, c) for c in checkpointing for case in cases]
-    ctx = mp.get_context('spawn')
     with tempfile.TemporaryDirectory() as tmp:
-        init_file, out_path = os.path.join(tmp, 'init'), os.path.join(tmp, 'results.pt')
-        procs = [ctx.Process(target=_worker, args=(rank, init_file, runs, out_path))
-                 for rank in range(WORLD)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(TIMEOUT_S)
-        hung = [p.pid for p in procs if p.is_alive()]
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join()
-        assert not hung, f'processes {hung} did not finish within {TIMEOUT_S} s (a collective on one rank only?)'
+        out_path = os.path.join(tmp, 'results.pt')
+        exitcodes = _spawn(_worker, (runs, out_path), tmp)
         results: Optional[List[Dict[str, Any]]] = torch.load(out_path) if os.path.exists(out_path) else None
         errors = [r['error'] for r in results or [] if 'error' in r]
         assert not errors, errors[0]
-        assert results is not None and [p.exitcode for p in procs] == [0] * WORLD, [p.exitcode for p in procs]
+        assert results is not None and all(c in (0, None) for c in exitcodes), exitcodes
     return results
 
 
@@ -232,58 +277,48 @@ def check(results: List[Dict[str, Any]], tol: float = 1e-6) -> None:
             assert backward_calls <= forward_calls, res
 
 
-def _small_nets_worker(rank: int, init_file: str, out_path: str) -> None:
+def _small_nets_worker(rank: int, init_file: str, done_dir: str, out_path: str) -> None:
     """The stand-in itself against plain BN on the whole batch: a small ResNet-like net with 2-d and 1-d BNs."""
-    torch.set_num_threads(1)
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=WORLD)
-    try:
-        def net() -> nn.Module:
-            torch.manual_seed(0)
-            return nn.Sequential(
-                nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
-                nn.BatchNorm2d(8, momentum=None), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                nn.BatchNorm1d(8), nn.Linear(8, 4)).double()
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(6, 3, 9, 9, generator=g, dtype=torch.double)
-        r = torch.randn(6, 4, generator=g, dtype=torch.double)
-        model = to_emulated_sync_bn(net())
-        part = slice(rank * 3, rank * 3 + 3)
-        for _ in range(2):  # two steps: cumulative average (momentum None) and num_batches_tracked
-            model.zero_grad()
-            _step(model, x[part], r[part])
-        grads = [p.grad.clone() for p in model.parameters()]
-        for gr in grads:
-            dist.all_reduce(gr)
-        if rank == 0:
-            ref = net()
-            for _ in range(2):
-                ref.zero_grad()
-                _step(ref, x, r)
-            for a, b in zip(grads, [p.grad for p in ref.parameters()]):
-                torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
-            for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
-                torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=k)
-            model.eval()
-            ref.eval()
-            torch.testing.assert_close(model(x), ref(x), rtol=1e-9, atol=1e-12)
-            torch.save('ok', out_path)
-    finally:
-        dist.destroy_process_group()
+    _init_group(rank, init_file)
+
+    def net() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+            nn.BatchNorm2d(8, momentum=None), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.BatchNorm1d(8), nn.Linear(8, 4)).double()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, 9, 9, generator=g, dtype=torch.double)
+    r = torch.randn(6, 4, generator=g, dtype=torch.double)
+    model = to_emulated_sync_bn(net())
+    part = slice(rank * 3, rank * 3 + 3)
+    for _ in range(2):  # two steps: cumulative average (momentum None) and num_batches_tracked
+        model.zero_grad()
+        _step(model, x[part], r[part])
+    grads = [p.grad.clone() for p in model.parameters()]
+    for gr in grads:
+        dist.all_reduce(gr)
+    if rank == 0:
+        ref = net()
+        for _ in range(2):
+            ref.zero_grad()
+            _step(ref, x, r)
+        for a, b in zip(grads, [p.grad for p in ref.parameters()]):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+        for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=k)
+        model.eval()
+        ref.eval()
+        torch.testing.assert_close(model(x), ref(x), rtol=1e-9, atol=1e-12)
+        torch.save('ok', out_path)
+    _finish_group(rank, done_dir)
 
 
 def test_emulated_sync_batchnorm_matches_plain_batchnorm_on_the_whole_batch():
-    ctx = mp.get_context('spawn')
     with tempfile.TemporaryDirectory() as tmp:
-        init_file, out_path = os.path.join(tmp, 'init'), os.path.join(tmp, 'ok.pt')
-        procs = [ctx.Process(target=_small_nets_worker, args=(rank, init_file, out_path)) for rank in range(WORLD)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(TIMEOUT_S)
-            if p.is_alive():
-                p.kill()
-        assert [p.exitcode for p in procs] == [0] * WORLD and os.path.exists(out_path)
+        out_path = os.path.join(tmp, 'ok.pt')
+        exitcodes = _spawn(_small_nets_worker, (out_path,), tmp)
+        assert all(c in (0, None) for c in exitcodes) and os.path.exists(out_path), exitcodes
 
 
 def test_is_plain_batchnorm():
