@@ -165,15 +165,19 @@ def test_timm_seresnet50_is_the_same_backbone_with_se():
 
 # ---------------------------------------------------------------------------------------------- forward
 
-@pytest.mark.parametrize('name', ['bam_resnet50', 'gsop_resnet50', pytest.param('fca_resnet50', marks=pytest.mark.slow),
+@pytest.mark.parametrize('name', ['bam_resnet50', 'gsop_resnet50', 'gsop2_resnet50',
+                                  pytest.param('fca_resnet50', marks=pytest.mark.slow),
                                   pytest.param('ge_resnet50', marks=pytest.mark.slow)])
 def test_forward_any_size(name):
     torch.manual_seed(0)
     model = timm.create_model(name, num_classes=10).eval()
     with torch.no_grad():
-        for size in [(32, 32), (40, 72)]:
+        for size in [(32, 32), (40, 72), (16, 16)]:  # 16 px: a single position in stage 4 of gsop2 (stride 16)
             y = model(torch.randn(2, 3, *size))
             assert y.shape == (2, 10) and torch.isfinite(y).all()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            y = model(torch.randn(2, 3, 40, 72))
+        assert y.shape == (2, 10) and torch.isfinite(y).all()
 
 
 @pytest.mark.slow  # timm-conformance's test_model_backward covers the default run
@@ -280,11 +284,12 @@ def test_resnet50_stage_arguments_unchanged():
 
 def test_one_placement_table():
     from timm_attn.card_data import attention_resnet as card
-    from timm_attn.models.attention_resnet import ZOO_RESNET50, AttentionResNet, ContextResNet
+    from timm_attn.models.attention_resnet import ZOO_RESNET50, AttentionResNet, ContextResNet, SecondOrderResNet
     assert sorted(ZOO_RESNET50) == sorted(timm.list_models('*_resnet50', module='attention_resnet'))
     for name, place in ZOO_RESNET50.items():
         model = timm.create_model(name, device='meta')
-        assert type(model) is (ContextResNet if isinstance(place.where, dict) else AttentionResNet)
+        expected = SecondOrderResNet if name == 'gsop2_resnet50' else AttentionResNet
+        assert type(model) is (ContextResNet if isinstance(place.where, dict) else expected)
         # the default cfg: the official weights' license where an official checkpoint exists (cards.py's rule)
         official = card.OFFICIAL_CODE.get(name)
         assert timm.models.get_pretrained_cfg(name).license == (official[1] if official else 'apache-2.0')

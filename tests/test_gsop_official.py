@@ -2,7 +2,8 @@
 in the official layout (tests/reference_gsop.py, an independent re-implementation of the official networks) loaded
 strictly into ``gsop_resnet50(last_stage_stride=1)`` (GSoP-Net1: stage 4 at stride 1) through
 ``checkpoint_filter_fn``, as the official ``main.py`` saves them and bare; every official attention mode
-(``GSoPAttention(mode=...)``) and the GSoP-Net2 head (``SecondOrderHead``) against the official formulas."""
+(``GSoPAttention(mode=...)``) and the GSoP-Net2 pooling (``SecondOrderPool``) against the official formulas; the
+official GSoP-Net2 (``gsop2_resnet50``) loaded the same way."""
 import os
 from functools import partial
 
@@ -11,7 +12,7 @@ import torch
 
 import timm
 import timm_attn  # noqa: F401
-from timm_attn.layers.gates.gsop import GSOP_MODES, GSoPAttention, SecondOrderHead, newton_schulz_sqrtm
+from timm_attn.layers.gates.gsop import GSOP_MODES, GSoPAttention, SecondOrderPool, newton_schulz_sqrtm
 from timm_attn.models import CheckpointMismatchError
 from timm_attn.models._checkpoint import map_official_resnet
 from timm_attn.models.attention_resnet import _official_rules
@@ -21,6 +22,7 @@ from reference_zoo_official import randomize, save_official
 
 ATOL = 1e-4
 NET1_PARAMS = 28_285_224  # the official GSoP-Net1 ResNet-50 (reference built from the official layout)
+NET2_PARAMS = 58_278_568  # the official GSoP-Net2: no GSoP block in stage 4, 2048 -> 256 reduction, fc 32896 -> 1000
 
 
 def _x(size, n=1, seed=1):
@@ -52,6 +54,49 @@ def test_net1_official_checkpoint_loads_and_matches_reference(tmp_path, wrap):
     diff = (ours - theirs).abs().max().item()
     print(f'gsop_resnet50 stride-16 ({wrap}): {NET1_PARAMS} params, max abs diff vs official reference {diff:.2e}')
     assert diff < ATOL
+
+
+def test_net2_official_checkpoint_loads_and_matches_reference(tmp_path):
+    ref = randomize(GSoPResNet(att='1', gsop_mode=2))
+    path = os.path.join(tmp_path, 'net-epoch-95.pth.tar')
+    _save(ref, path, 'official')
+    model = timm.create_model('gsop2_resnet50', pretrained=True, pretrained_cfg_overlay=dict(file=path)).eval()
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in ref.parameters()) == NET2_PARAMS
+    assert model.feature_info[-1]['reduction'] == 16 and model.layer4[-1].se is None
+    assert [s[-1].se is not None for s in (model.layer1, model.layer2, model.layer3)] == [True] * 3
+    x = _x(160, n=2)  # the second-order head pools any size
+    with torch.no_grad():
+        ours, theirs = model(x), ref(x)
+        features = model.forward_features(x)
+    assert theirs.abs().max() > 1e-2
+    diff = (ours - theirs).abs().max().item()
+    print(f'gsop2_resnet50: {NET2_PARAMS} params, max abs diff vs official reference {diff:.2e}')
+    assert diff < ATOL
+    assert features.shape == (2, 2048, 10, 10) and model.num_features == 2048 and model.head_hidden_size == 32896
+
+
+def test_net2_head_api():
+    """timm's head contract: pre-logits are the 32,896 pooled features; reset_classifier keeps the trained
+    pooling unless asked for another; global_pool='' gives the unpooled map."""
+    model = timm.create_model('gsop2_resnet50', num_classes=7).eval()
+    x = _x(64, n=2)
+    with torch.no_grad():
+        pre = model.forward_head(model.forward_features(x), pre_logits=True)
+        assert pre.shape == (2, 32896) and model(x).shape == (2, 7)
+        pool = model.global_pool
+        model.reset_classifier(3)
+        assert model.global_pool is pool and model(x).shape == (2, 3) and model.fc.in_features == 32896
+        model.reset_classifier(0)
+        assert torch.equal(model(x), pre)
+        model.reset_classifier(0, '')
+        assert model(x).shape == (2, 2048, 4, 4) and model.head_hidden_size == 2048
+        model.reset_classifier(5, 'isqrt')
+        assert model(x).shape == (2, 5) and model.head_hidden_size == 32896
+    assert timm.create_model('gsop2_resnet50', num_classes=0, global_pool='').eval()(x).shape == (2, 2048, 4, 4)
+    # one training step: finite gradients everywhere, through the Newton-Schulz iterations
+    model = timm.create_model('gsop2_resnet50', num_classes=4).train()
+    model(x).logsumexp(1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
 @pytest.mark.parametrize('mode', ['channel'] + [pytest.param(m, marks=pytest.mark.slow) for m in sorted(GSOP_MODES)
@@ -116,7 +161,13 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match='pos_size'):
         GSoPAttention(256, mode='position', pos_size=0)
     with pytest.raises(ValueError, match='iterations'):
-        SecondOrderHead(64, iterations=0)
+        SecondOrderPool(64, iterations=0)
+    with pytest.raises(ValueError, match="global_pool must be 'isqrt'"):
+        timm.create_model('gsop2_resnet50', global_pool='avg', device='meta')
+    with pytest.raises(ValueError, match='needs num_classes=0'):
+        timm.create_model('gsop2_resnet50', global_pool='', device='meta')
+    with pytest.raises(ValueError, match='attn_stages must be stage indices'):
+        timm.create_model('gsop_resnet50', attn_stages=(0, 4), device='meta')
     with pytest.raises(ValueError, match='last_stage_stride must be 1 or 2'):
         timm.create_model('gsop_resnet50', last_stage_stride=4, device='meta')
     with pytest.raises(ValueError, match='output_stride'):
@@ -150,20 +201,21 @@ def test_newton_schulz_is_the_official_sqrtm(iterations):
     assert torch.allclose(root @ root, cov.double(), atol=1e-8)
 
 
-def test_net2_head_matches_the_official_head():
+def test_net2_pool_matches_the_official_head():
     ref = randomize(GSoPResNet(att='1', gsop_mode=2, num_classes=10))
-    head = SecondOrderHead(2048, num_classes=10).eval()
-    head.load_state_dict({'reduce.weight': ref.layer_reduce.weight, 'fc.weight': ref.fc.weight, 'fc.bias': ref.fc.bias,
+    pool = SecondOrderPool(2048).eval()
+    pool.load_state_dict({'reduce.weight': ref.layer_reduce.weight,
                           **{f'reduce_norm.{k}': v for k, v in ref.layer_reduce_bn.state_dict().items()}})
     x = torch.randn(2, 2048, 7, 5, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        assert torch.allclose(head(x), ref.head(x), atol=1e-4)
-        assert torch.allclose(head.pool(x)[:, :3], triuvec(sqrtm(covpool(torch.relu(ref.layer_reduce_bn(
-            ref.layer_reduce(x)))), 3))[:, :3], atol=1e-5)
-    # the official GSoP-Net2 head at 1000 classes: 2048 * 256 conv, BN(256), fc 32896 -> 1000
-    n_head = sum(p.numel() for p in SecondOrderHead(2048, device='meta').parameters())
-    assert n_head == 2048 * 256 + 2 * 256 + 32896 * 1000 + 1000
+        assert torch.allclose(ref.fc(pool(x)), ref.head(x), atol=1e-4)
+        assert torch.allclose(pool(x), triuvec(sqrtm(covpool(torch.relu(ref.layer_reduce_bn(
+            ref.layer_reduce(x)))), 3)).flatten(1), atol=1e-5)
+        # a single position: zero covariance, zero features (the official code divides 0 by 0)
+        assert torch.equal(pool(x[:, :, :1, :1]), torch.zeros(2, 32896))
+    # the official GSoP-Net2 pooling: 2048 * 256 conv, BN(256), 32,896 features
+    assert pool.num_features == 32896
+    n_pool = sum(p.numel() for p in SecondOrderPool(2048, device='meta').parameters())
+    assert n_pool == 2048 * 256 + 2 * 256
     official = GSoPResNet(att='1', gsop_mode=2)
-    n_official_head = sum(p.numel() for m in (official.layer_reduce, official.layer_reduce_bn, official.fc)
-                          for p in m.parameters())
-    assert n_head == n_official_head
+    assert n_pool == sum(p.numel() for m in (official.layer_reduce, official.layer_reduce_bn) for p in m.parameters())

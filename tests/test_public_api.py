@@ -11,7 +11,7 @@ LAYERS = (
     'GSOP_MODES', 'GSoPAttention', 'GatherExcite', 'GlobalSelfAttention', 'IAU', 'MaxPool2x2',
     'MultiSpectralAttention', 'ObjectContext', 'PAIRWISE_RELATIONS', 'PATCHWISE_RELATIONS', 'PairwiseSelfAttention',
     'PatchwiseSelfAttention', 'PointwiseConv2d', 'PositionAttention', 'PreActBottleneck', 'PyramidNonLocal',
-    'RelationAwareAttention', 'RelativeSelfAttention', 'ResidualAttentionModule', 'SCSE', 'SecondOrderHead',
+    'RelationAwareAttention', 'RelativeSelfAttention', 'ResidualAttentionModule', 'SCSE', 'SecondOrderPool',
     'SoftMaskBranch', 'SpatialIAU', 'SpatialPyramidAttention', 'SpatialSE', 'acmix_position_grid',
     'aggregate_neighbours', 'avg_pool_2x2', 'axial_positional_attention', 'batch_norm_train', 'batchnorm_affine',
     'bn_relu_conv1x1', 'content_attention', 'covariance_pool', 'create_attn', 'dct_basis', 'gather_neighbours',

@@ -44,6 +44,8 @@ NOTES = {
     'scse_resnet50': ('paper: segmentation only (no ImageNet numbers)',),
     'fca_resnet50': ('official README: top-1 78.52 (re-evaluated 78.57)',),
     'gsop_resnet50': ('official README: GSoP-Net1 top-1 error 22.02 (top-1 77.98), stage 4 at stride 16',),
+    'gsop2_resnet50': ('official README: GSoP-Net2 top-1 error 21.19 (top-1 78.81), top-5 error 5.64; no checkpoint '
+                       'released',),
     'eca_resnet50': ('official README: ECA-Net50 top-1 77.42 (paper 77.48)',),
     'eca_resnet101': ('official README: ECA-Net101 top-1 78.65 (paper 78.65)',),
     'fca_resnet101': ('official README: FcaNet101 top-1 79.64 (re-evaluated 79.63)',),

@@ -15,7 +15,7 @@ from .context import IAU, ChannelAttention, ChannelIAU, CrissCrossAttention, Dou
     pyramid_pool
 from .create_attn import ATTN_LAYERS, create_attn, get_attn
 from .gates import BAM, CBAM, GSOP_MODES, SCSE, CbamChannelGate, CbamSpatialGate, ChannelSE, GatherExcite, \
-    GSoPAttention, MultiSpectralAttention, SecondOrderHead, SpatialPyramidAttention, SpatialSE, covariance_pool, \
+    GSoPAttention, MultiSpectralAttention, SecondOrderPool, SpatialPyramidAttention, SpatialSE, covariance_pool, \
     dct_basis, newton_schulz_sqrtm, resnet_feature_size
 from .global_self_attention import GlobalSelfAttention, axial_positional_attention, content_attention, \
     relative_keys
@@ -36,7 +36,7 @@ __all__ = [
     'patchwise_relation', 'relation_channels', 'PairwiseSelfAttention', 'PatchwiseSelfAttention', 'position_grid',
     'BAM', 'CBAM', 'CbamChannelGate', 'CbamSpatialGate', 'ATTN_LAYERS', 'create_attn', 'get_attn',
     'MultiSpectralAttention', 'dct_basis', 'resnet_feature_size', 'GatherExcite', 'GSoPAttention', 'covariance_pool',
-    'GSOP_MODES', 'SecondOrderHead', 'newton_schulz_sqrtm',
+    'GSOP_MODES', 'SecondOrderPool', 'newton_schulz_sqrtm',
     'PreActBottleneck', 'ResidualAttentionModule', 'SoftMaskBranch', 'SCSE', 'ChannelSE', 'SpatialSE',
     'SpatialPyramidAttention', 'GlobalSelfAttention', 'axial_positional_attention', 'content_attention',
     'relative_keys', 'FusionNonLocal', 'PyramidNonLocal', 'pyramid_pool', 'CrissCrossAttention', 'DoubleAttention',

@@ -22,6 +22,7 @@ its arguments, paper). The backbone's keys stay those of timm's ``resnet50``: it
 | scse_resnet50 | scSE (arXiv:1803.02579)                           | every bottleneck                               |
 | fca_resnet50  | FcaNet top-16 (arXiv:2012.11879)                  | every bottleneck (official FcaNet)             |
 | gsop_resnet50 | GSoP-Net1 (arXiv:1811.12006)                      | last bottleneck of each stage (official)       |
+| gsop2_resnet50| GSoP-Net2 (arXiv:1811.12006)                      | last bottleneck of stages 1-3, iSQRT-COV head  |
 | eca_resnet50  | ECA, timm's EcaModule (arXiv:1910.03151)          | every bottleneck, k = 3/5/5/7 (official)       |
 | gc_resnet50   | GC, timm's GlobalContext (arXiv:1904.11492)       | every bottleneck, add fusion, r = 16           |
 | nl_resnet50   | Non-local, timm's NonLocalAttn (arXiv:1711.07971) | after blocks 1, 3 of layer2, 1, 3, 5 of layer3 |
@@ -80,11 +81,13 @@ GSoP: the official GSoP-Net1 runs stage 4 at stride 1 (``last_stage_stride=1``: 
 dilation, output stride 16, 14x14 at 224 px, the official head ``nn.AvgPool2d(14)``); plain ``gsop_resnet50``
 keeps timm's ResNet-50 strides (same parameters, a quarter of stage 4's FLOPs). The other
 official attention modes are ``GSoPAttention(mode=...)``: ``attn_layer=partial(GSoPAttention, mode='position')``.
+``gsop2_resnet50`` is the official GSoP-Net2 (``SecondOrderResNet``): no GSoP block in stage 4, stage 4 at stride
+1, and second-order pooling (``SecondOrderPool``) instead of the average pool.
 """
 import re
 from collections import OrderedDict
 from functools import partial
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -103,12 +106,13 @@ from ..layers.context.rga import RelationAwareAttention
 from ..layers.create_attn import get_attn
 from ..layers.gates.fca import MultiSpectralAttention
 from ..layers.gates.gather_excite import GatherExcite
-from ..layers.gates.gsop import GSoPAttention
+from ..layers.gates.gsop import GSoPAttention, SecondOrderPool
 from ..hub import hub_id
 from ._builder import build_model
 from ._checkpoint import check_state_dict, map_official_resnet
 
-__all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'Stage', 'STAGE_ARGS',
+__all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'SecondOrderResNet', 'Stage',
+           'STAGE_ARGS',
            'TAG_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
 
 _AttnArg = Union[str, Callable[..., nn.Module], None]
@@ -173,6 +177,7 @@ class AttentionResNet(ResNet):
         attn_layer: module applied in every block after the last BN (name from
             ``timm_attn.layers.get_attn``, class or partial); also accepted as ``block_args['attn_layer']``.
         attn_last_block_only: put ``attn_layer`` only in the last block of each stage (GSoP-Net).
+        attn_stages: indices of the stages that get ``attn_layer`` (default: all; GSoP-Net2: 0, 1, 2).
         stage_attn_layer: module appended to the end of every stage but the last (BAM), same key prefix
             as the stage (``layer1.3`` for ResNet-50's first stage).
         img_size: input side the size-dependent modules are built for (FcaNet's DCT, GE's kernel, RGA's
@@ -186,6 +191,7 @@ class AttentionResNet(ResNet):
             self,
             attn_layer: _AttnArg = None,
             attn_last_block_only: bool = False,
+            attn_stages: Optional[Sequence[int]] = None,
             stage_attn_layer: _AttnArg = None,
             img_size: int = 224,
             last_stage_stride: int = 2,
@@ -203,7 +209,9 @@ class AttentionResNet(ResNet):
             block_args.pop('attn_layer', None)
         attn_cls = get_attn(attn_layer)  # plugin names -> classes (timm's factory only knows its own)
         stage_cls = get_attn(stage_attn_layer)
-        every_block = attn_cls is not None and not attn_last_block_only
+        if attn_stages is not None and any(i not in range(len(_STAGES)) for i in attn_stages):
+            raise ValueError(f'attn_stages must be stage indices 0-{len(_STAGES) - 1}, got {tuple(attn_stages)}')
+        every_block = attn_cls is not None and not attn_last_block_only and attn_stages is None
         # timm builds the blocks with an empty `se` slot (timm's key order), filled below once feature_info
         # gives each stage
         block_args['attn_layer'] = nn.Identity if every_block else None
@@ -212,7 +220,7 @@ class AttentionResNet(ResNet):
         if last_stage_stride != 2:
             self._undo_last_downsample(last_stage_stride)
         for stage, blocks in zip(self.stage_info(), self._stage_modules()):
-            if attn_cls is not None:
+            if attn_cls is not None and (attn_stages is None or stage.index in attn_stages):
                 layer = _at_stage(attn_cls, stage)
                 for block in blocks[-1:] if attn_last_block_only else blocks:
                     block.se = layer(stage.num_chs, **dd)  # timm's blocks apply `se` after their last BN
@@ -247,6 +255,68 @@ class AttentionResNet(ResNet):
                   self.img_size // int(cur['reduction']), self.num_classes)
             for i, (prev, cur) in enumerate(zip(info[:-1], info[1:]))
         ]
+
+
+class SecondOrderResNet(AttentionResNet):
+    """``AttentionResNet`` whose global average pool is global second-order pooling (``SecondOrderPool``:
+    iSQRT-COV, the official GSoP-Net2 head): ``global_pool`` 'isqrt' (default) or '' (no pooling: the unpooled
+    features, with ``num_classes=0``).
+
+    ``num_features`` stays the last stage's width (``forward_features``); ``head_hidden_size`` is the pooled
+    width, dim * (dim + 1) / 2 (32,896 for dim 256), which the classifier ``fc`` takes.
+
+    Args:
+        isqrt_dim: channels of the pooling's reduction conv (official ``isqrt_dim``: 256).
+        isqrt_iterations: Newton-Schulz iterations (official: 3).
+        **kwargs: ``AttentionResNet`` / timm ``ResNet`` arguments.
+    """
+
+    def __init__(self, num_classes: int = 1000, global_pool: str = 'isqrt', isqrt_dim: int = 256,
+                 isqrt_iterations: int = 3, device=None, dtype=None, **kwargs):
+        _check_second_order_pool(num_classes, global_pool)
+        super().__init__(num_classes=num_classes, device=device, dtype=dtype, **kwargs)  # timm's avg pool, replaced
+        self.isqrt_dim, self.isqrt_iterations = isqrt_dim, isqrt_iterations
+        self._set_head(num_classes, global_pool, device=device, dtype=dtype)
+
+    def _set_head(self, num_classes: int, global_pool: str, device=None, dtype=None) -> None:
+        dd = {'device': device, 'dtype': dtype}
+        if global_pool == 'isqrt':
+            self.global_pool = SecondOrderPool(self.num_features, self.isqrt_dim, self.isqrt_iterations, **dd)
+            nn.init.kaiming_normal_(self.global_pool.reduce.weight, mode='fan_out', nonlinearity='relu')
+            self.head_hidden_size = self.global_pool.num_features
+        else:
+            self.global_pool = nn.Identity()
+            self.head_hidden_size = self.num_features
+        self._set_fc(num_classes, **dd)
+
+    def _set_fc(self, num_classes: int, device=None, dtype=None) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.head_hidden_size, num_classes, device=device, dtype=dtype) if num_classes \
+            else nn.Identity()
+
+    @torch.jit.ignore
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """A new classifier. ``global_pool`` None keeps the current pooling (and its trained reduction conv), or
+        builds a new second-order pooling where a classifier follows unpooled features ('')."""
+        current = 'isqrt' if isinstance(self.global_pool, SecondOrderPool) else ''
+        if global_pool is None:
+            global_pool = 'isqrt' if num_classes else current
+        _check_second_order_pool(num_classes, global_pool)
+        ref = self.conv1.weight
+        if global_pool == current:
+            self._set_fc(num_classes, device=ref.device, dtype=ref.dtype)
+        else:
+            self._set_head(num_classes, global_pool, device=ref.device, dtype=ref.dtype)
+        self.global_pool.train(self.training)
+        self.fc.train(self.training)
+
+
+def _check_second_order_pool(num_classes: int, global_pool: str) -> None:
+    if global_pool not in ('isqrt', ''):
+        raise ValueError(f"global_pool must be 'isqrt' (second-order pooling) or '' (none), got {global_pool!r}")
+    if global_pool == '' and num_classes:
+        raise ValueError("global_pool='' (unpooled features) needs num_classes=0: the classifier takes the "
+                         f'second-order pooled features, got num_classes={num_classes}')
 
 
 class ContextStage(nn.Sequential):
@@ -392,6 +462,7 @@ ZOO_RESNET50: Dict[str, Placement] = {
     'scse_resnet50': Placement('scse', EVERY_BLOCK, {}, 'arXiv:1803.02579'),
     'fca_resnet50': Placement('fca', EVERY_BLOCK, {}, 'arXiv:2012.11879'),
     'gsop_resnet50': Placement('gsop', LAST_BLOCKS, {}, 'arXiv:1811.12006'),
+    'gsop2_resnet50': Placement('gsop', LAST_BLOCKS, {}, 'arXiv:1811.12006'),
     'eca_resnet50': Placement(eca_official, EVERY_BLOCK, {}, 'arXiv:1910.03151'),
     'gc_resnet50': Placement(gc_official, EVERY_BLOCK, dict(fuse_add=True, fuse_scale=False, rd_ratio=1. / 16),
                              'arXiv:1904.11492'),
@@ -422,6 +493,12 @@ TAG_ARGS: Dict[str, Dict[str, Any]] = {
 
 _PLACEMENT_ARG = {EVERY_BLOCK: 'attn_layer', LAST_BLOCKS: 'attn_layer', AFTER_STAGES: 'stage_attn_layer'}
 
+# models that are more than a placement on timm's ResNet: their class and its arguments (the official GSoP-Net2:
+# GSoP blocks in stages 1-3, stage 4 at stride 1, second-order pooling)
+_NETWORKS: Dict[str, Tuple[type, Dict[str, Any]]] = {
+    'gsop2_resnet50': (SecondOrderResNet, dict(attn_stages=(0, 1, 2), last_stage_stride=1)),
+}
+
 
 def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -> AttentionResNet:
     place, layers = ZOO_DEEPER.get(variant) or (ZOO_RESNET50[variant], (3, 4, 6, 3))
@@ -437,7 +514,9 @@ def _create_attention_resnet(variant: str, pretrained: bool = False, **kwargs) -
         model_cls, feature_cfg = ContextResNet, dict(flatten_sequential=False)
         model_args['context'] = variant.split('_')[0]
     else:
-        model_cls, feature_cfg = AttentionResNet, None
+        model_cls, network_args = _NETWORKS.get(variant, (AttentionResNet, {}))
+        feature_cfg = None
+        model_args.update(network_args)
         model_args[_PLACEMENT_ARG[place.where]] = place.layer_fn()
         model_args['attn_last_block_only'] = place.where == LAST_BLOCKS
         if 'attn_layer' in (kwargs.get('block_args') or {}):  # the caller's block_args choose the block's module
@@ -481,6 +560,9 @@ def _official_rules(model: AttentionResNet) -> List[Tuple[str, Any]]:
          lambda m: '.se.' + ('pos_' if m.group(2) else '') + _GSOP_NAMES[m.group(1)] + '.'),
         (r'\.dilate_conv_for_concat([12])\.', r'.se.concat_conv\1.'),
         (r'\.bn_for_concat\.', '.se.concat_norm.'),
+        # GSoP-Net2's second-order pooling (the model's layer_reduce, layer_reduce_bn): SecondOrderPool
+        (r'^layer_reduce\.', 'global_pool.reduce.'),
+        (r'^layer_reduce_bn\.', 'global_pool.reduce_norm.'),
     ]
 
 
@@ -495,7 +577,7 @@ _OFFICIAL_DROP = (r'\.att\.dct_layer\.weight$',)
 
 def checkpoint_filter_fn(state_dict: Dict[str, Any], model: AttentionResNet) -> Dict[str, torch.Tensor]:
     """Convert an official checkpoint (CBAM / BAM: Jongchan/attention-module; ECA-Net: BangguWu/ECANet; FcaNet:
-    cfzd/FcaNet; GSoP-Net1, a checkpoint of the training script of
+    cfzd/FcaNet; GSoP-Net1 and GSoP-Net2, checkpoints of the training script of
     ZilinGao/Global-Second-order-Pooling-Convolutional-Networks; as
     published: ``{'state_dict': ...}`` of a DataParallel model, or bare) to this model; the backbone keys are
     torchvision's, which timm's ResNet shares, only the attention modules are renamed
@@ -529,11 +611,13 @@ def _official_cfg(name_tag: str, paper: str) -> Dict[str, Any]:
                 license=card.OFFICIAL_CODE[name_tag.split('.')[0]][1], notes=card.NOTES[name_tag])
 
 
+_CFG_ARGS = {'gsop2_resnet50': dict(pool_size=(14, 14))}  # stage 4 at stride 1
+
 # weights converted from the official checkpoints: an '.in1k' tag for card.OFFICIAL_CODE's models, one untagged
 # cfg for every other model (timm lists it as untrained); the paper's numbers in the notes
 _PAPER_OF = {**{n: p.paper for n, p in ZOO_RESNET50.items()}, **{n: p.paper for n, (p, _) in ZOO_DEEPER.items()}}
 default_cfgs = generate_default_cfgs({
-    **{name: _cfg(paper, notes=card.NOTES.get(name)) for name, paper in _PAPER_OF.items()
+    **{name: _cfg(paper, notes=card.NOTES.get(name), **_CFG_ARGS.get(name, {})) for name, paper in _PAPER_OF.items()
        if name not in card.OFFICIAL_CODE},
     **{f'{name}.in1k': _official_cfg(f'{name}.in1k', _PAPER_OF[name]) for name in card.OFFICIAL_CODE},
 })
@@ -580,6 +664,13 @@ def gsop_resnet50(pretrained: bool = False, **kwargs) -> AttentionResNet:
     """GSoP-Net1 on ResNet-50: a GSoP block in the last bottleneck of each stage, global average pooling
     (timm's strides; ``last_stage_stride=1``: the official network, stage 4 at stride 1)."""
     return _create_attention_resnet('gsop_resnet50', pretrained, **kwargs)
+
+
+@register_model
+def gsop2_resnet50(pretrained: bool = False, **kwargs) -> SecondOrderResNet:
+    """GSoP-Net2 on ResNet-50, the official network: GSoP blocks in the last bottleneck of stages 1-3, stage 4 at
+    stride 1, global second-order pooling (iSQRT-COV, 256 channels) to the classifier."""
+    return _create_attention_resnet('gsop2_resnet50', pretrained, **kwargs)
 
 
 @register_model

@@ -1,4 +1,4 @@
-"""GSoP block: global second-order pooling attention, and GSoP-Net2's second-order head.
+"""GSoP block: global second-order pooling attention, and GSoP-Net2's second-order pooling.
 
 Paper: "Global Second-order Pooling Convolutional Networks", Zilin Gao, Jiangtao Xie, Qilong Wang,
 Peihua Li, CVPR 2019, https://arxiv.org/abs/1811.12006.
@@ -35,16 +35,16 @@ sum); ``'fusion_max'`` y = max(X * a, relu(X * A)); ``'fusion_concat'`` y = BN(c
 A))), two grouped (k, 1) convs (C / 64 groups, k = 2 log2(2048 / C) + 5, the official "weighted spatial concat",
 defined for C = 64 * 2^j <= 2048).
 
-GSoP-Net2's head (``SecondOrderHead``, the official ``ResNet`` with ``GSoP_mode=2``): conv1x1 (no bias) + BN +
-ReLU to 256 channels, covariance pooling, matrix square root by 3 Newton-Schulz iterations of the
+GSoP-Net2's global pooling (``SecondOrderPool``, the official ``ResNet`` with ``GSoP_mode=2``): conv1x1 (no
+bias) + BN + ReLU to 256 channels, covariance pooling, matrix square root by 3 Newton-Schulz iterations of the
 trace-normalised covariance (iSQRT-COV), its 256 * 257 / 2 distinct entries (the lower triangle row by row, the
-official ``TriuvecLayer`` order) to the classifier.
+official ``TriuvecLayer`` order), which the classifier takes.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['GSoPAttention', 'SecondOrderHead', 'covariance_pool', 'newton_schulz_sqrtm', 'GSOP_MODES']
+__all__ = ['GSoPAttention', 'SecondOrderPool', 'covariance_pool', 'newton_schulz_sqrtm', 'GSOP_MODES']
 
 # attention modes: name -> the official code's attention letter (main.py --att_manner)
 GSOP_MODES = {'channel': '1', 'position': '2', 'fusion_avg': '+', 'fusion_max': 'M', 'fusion_concat': '&'}
@@ -70,10 +70,12 @@ def _position_gram(x: torch.Tensor) -> torch.Tensor:
 def newton_schulz_sqrtm(a: torch.Tensor, iterations: int = 3) -> torch.Tensor:
     """(N, d, d) SPD -> its approximate square root (iSQRT-COV, MPNCOV's ``SqrtmLayer``): A = Sigma / tr(Sigma),
     Y_0 = A, Z_0 = I, Y_k = Y_{k-1} T_k, Z_k = T_k Z_{k-1} with T_k = (3I - Z_{k-1} Y_{k-1}) / 2, and
-    sqrt(tr(Sigma)) Y_n (the last step computes Y only)."""
+    sqrt(tr(Sigma)) Y_n (the last step computes Y only). A zero matrix (a single position, or features that a
+    ReLU zeroed) gives zero instead of the official 0 / 0: a zero trace is replaced by one."""
     if iterations < 1:
         raise ValueError(f'iterations must be >= 1, got {iterations}')
     trace = a.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None]  # (N, 1, 1)
+    trace = torch.where(trace > 0, trace, torch.ones_like(trace))
     y = a / trace
     z = torch.eye(a.shape[1], dtype=a.dtype, device=a.device).expand_as(a)
     eye3 = 3 * z
@@ -171,19 +173,20 @@ class GSoPAttention(nn.Module):
         return self.concat_norm(self.concat_conv1(chan) + self.concat_conv2(pos))
 
 
-class SecondOrderHead(nn.Module):
-    """GSoP-Net2's classifier head: reduce to ``dim`` channels, covariance, matrix square root (iSQRT-COV),
-    the triangle's entries, linear classifier (official ``layer_reduce``, ``layer_reduce_bn``, ``fc``).
+class SecondOrderPool(nn.Module):
+    """GSoP-Net2's global pooling (the official ``ResNet`` with ``GSoP_mode=2``, before its ``fc``): reduce to
+    ``dim`` channels, covariance, matrix square root (iSQRT-COV), the triangle's entries.
+
+    (N, in_chs, H, W) -> (N, dim * (dim + 1) / 2). Official keys: ``layer_reduce`` -> ``reduce``,
+    ``layer_reduce_bn`` -> ``reduce_norm``.
 
     Args:
         in_chs: channels of the backbone's last stage.
-        num_classes: classifier outputs (0: ``forward`` returns the dim * (dim + 1) / 2 features).
         dim: channels after the reduction (official ``isqrt_dim``: 256).
         iterations: Newton-Schulz iterations (official: 3).
     """
 
-    def __init__(self, in_chs: int, num_classes: int = 1000, dim: int = 256, iterations: int = 3,
-                 device=None, dtype=None):
+    def __init__(self, in_chs: int, dim: int = 256, iterations: int = 3, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         if iterations < 1:
@@ -193,15 +196,9 @@ class SecondOrderHead(nn.Module):
         self.reduce_norm = nn.BatchNorm2d(dim, **dd)
         self.reduce_act = nn.ReLU(inplace=True)
         self.num_features = dim * (dim + 1) // 2
-        self.fc = nn.Linear(self.num_features, num_classes, **dd) if num_classes else nn.Identity()
 
-    def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, in_chs, H, W) -> (N, dim * (dim + 1) / 2) normalised second-order features."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.reduce_act(self.reduce_norm(self.reduce(x)))
         s = newton_schulz_sqrtm(covariance_pool(x), self.iterations)
-        rows, cols = torch.tril_indices(s.shape[1], s.shape[2], device=s.device)
-        return s[:, rows, cols]  # the official TriuvecLayer's order: lower triangle row by row (s is symmetric)
-
-    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.pool(x)
-        return x if pre_logits else self.fc(x)
+        index = torch.tril_indices(s.shape[1], s.shape[2], device=s.device)
+        return s[:, index[0], index[1]]  # the official TriuvecLayer's order: lower triangle row by row (s is symmetric)
