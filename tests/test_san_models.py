@@ -260,6 +260,7 @@ def test_training_under_autocast(name):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # CI: test_compile.py's float64 AOT comparisons of both models cover this
 @pytest.mark.parametrize('name', ['san10_pairwise', 'san10_patchwise'])
 def test_whole_model_compiles(name):
     """torch.compile captures the model (graph breaks allowed at the recompute checkpoints) and gives

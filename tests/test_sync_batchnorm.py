@@ -365,6 +365,6 @@ def test_custom_bn_paths_use_synchronised_statistics():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('checkpointing', [False, True])
-def test_models_use_synchronised_statistics(checkpointing):
+@pytest.mark.parametrize('checkpointing', [False, pytest.param(True, marks=pytest.mark.exhaustive)])  # CI: the
+def test_models_use_synchronised_statistics(checkpointing):  # default run checkpoints SAN / GSA / CoAtNet
     check(run_distributed(SLOW, (checkpointing,)))
