@@ -112,8 +112,7 @@ from ._builder import build_model
 from ._checkpoint import check_state_dict, map_official_resnet
 
 __all__ = ['AttentionResNet', 'ContextResNet', 'ContextStage', 'FusionStage', 'Placement', 'SecondOrderResNet', 'Stage',
-           'STAGE_ARGS',
-           'TAG_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
+           'STAGE_ARGS', 'TAG_ARGS', 'ZOO_DEEPER', 'ZOO_RESNET50', 'checkpoint_filter_fn']
 
 _AttnArg = Union[str, Callable[..., nn.Module], None]
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
