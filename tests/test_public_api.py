@@ -26,6 +26,7 @@ MODELS = (
     'ACmixPvt', 'ACmixResNet', 'ACmixSAN', 'ACmixSwinTransformer', 'AttentionResNet', 'CheckpointMismatchError',
     'CoAtNet',
     'ContextResNet', 'GSAResNet', 'PretrainedWeightsError', 'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN',
+    'SecondOrderResNet',
     'plugin_models', 'reinit_non_persistent_buffers',
 )
 

@@ -8,7 +8,7 @@ from ._builder import PretrainedWeightsError
 from ._checkpoint import CheckpointMismatchError
 from .acmix import ACmixResNet, ACmixSwinTransformer
 from .acmix_san_pvt import ACmixPvt, ACmixSAN
-from .attention_resnet import AttentionResNet, ContextResNet
+from .attention_resnet import AttentionResNet, ContextResNet, SecondOrderResNet
 from .coatnet import CoAtNet
 from .gsa import GSAResNet
 from .pvt import PyramidVisionTransformer
@@ -25,7 +25,6 @@ def plugin_models(pattern: str = '*') -> list:
 __all__ = [
     'acmix', 'acmix_san_pvt', 'attention_resnet', 'coatnet', 'gsa', 'pvt', 'resattnet', 'san',
     'ACmixPvt', 'ACmixResNet', 'ACmixSAN', 'ACmixSwinTransformer', 'AttentionResNet', 'CoAtNet', 'ContextResNet',
-    'GSAResNet',
-    'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN', 'PretrainedWeightsError', 'CheckpointMismatchError',
-    'plugin_models', 'reinit_non_persistent_buffers',
+    'GSAResNet', 'PyramidVisionTransformer', 'ResidualAttentionNet', 'SAN', 'SecondOrderResNet',
+    'PretrainedWeightsError', 'CheckpointMismatchError', 'plugin_models', 'reinit_non_persistent_buffers',
 ]
