@@ -409,3 +409,32 @@ def test_partial_finetune_frozen_projections_backward(stride):
             torch.testing.assert_close(p.grad, full_grads[n].grad, msg=lambda msg, n=n: f'{n}: {msg}')
         else:
             assert p.grad is None, n
+
+
+@pytest.mark.parametrize('h, w, stride', [(9, 9, 1), (8, 10, 2), (2, 5, 2)])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_training_gather_path_equals_sliding_window_path(h, w, stride, channels_last):
+    """Eager training runs the gather attention (SDPA over masked query tiles, NHWC qkv on the CPU); half dtypes and
+    compiled graphs run ``sliding_window_attention``. Both give the same output and gradients (float64), and the
+    output keeps the input's memory layout."""
+    torch.manual_seed(7)
+    fast = ACmix(8, 8, head=2, stride=stride).double()
+    _randomize(fast, seed=7)
+    fast.double()
+    slow = ACmix(8, 8, head=2, stride=stride).double()
+    slow.load_state_dict(fast.state_dict())
+    slow._use_gather_attention = lambda qkv: False
+    slow._train_channels_last = lambda x: False
+    x = torch.randn(2, 8, h, w, dtype=torch.double)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xs = [x.clone().requires_grad_(), x.clone().requires_grad_()]
+    g = torch.randn(2, 8, -(-h // stride), -(-w // stride), dtype=torch.double)
+    ys = [fast(xs[0]), slow(xs[1])]
+    assert ys[0].is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    torch.testing.assert_close(ys[0], ys[1], rtol=1e-10, atol=1e-10)
+    (ys[0] * g).sum().backward()
+    (ys[1] * g).sum().backward()
+    torch.testing.assert_close(xs[0].grad, xs[1].grad, rtol=1e-10, atol=1e-10)
+    for (n, a), b in zip(fast.named_parameters(), slow.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-10, msg=lambda msg, n=n: f'{n}: {msg}')

@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Sequence
 
 from .flops import count_gmacs
 
-__all__ = ['BenchResult', 'amp_dtype', 'create_bench_model', 'run_bench', 'format_markdown', 'markdown_report',
-           'write_markdown_block', 'main']
+__all__ = ['BenchResult', 'ProfileRow', 'amp_dtype', 'create_bench_model', 'format_profile', 'profile_train_step',
+           'run_bench', 'format_markdown', 'markdown_report', 'write_markdown_block', 'main']
 
 PAPER_RESNETS = {'resnet26_paper': (1, 2, 4, 1), 'resnet38_paper': (2, 3, 5, 2)}
 DEFAULT_BASELINES = ('resnet26_paper',)
@@ -134,6 +134,44 @@ def _peak_child(name: str, batch_size: int, img_size: int, amp: Optional[str], t
     base = _rss_kb('VmRSS')
     step()
     return max(0.0, (_rss_kb('VmHWM') - base) / 1024)
+
+
+@dataclass
+class ProfileRow:
+    op: str
+    self_ms: float
+    share: float  # of the step's total self time
+    calls: int
+
+
+def profile_train_step(name: str, batch_size: int, img_size: int, device: str = 'cpu', amp: Optional[str] = None,
+                       threads: int = 2, top: int = 10) -> List[ProfileRow]:
+    """The ``top`` operators of one training step of ``name`` by self time (``torch.profiler``, CPU time; CUDA
+    time too on a GPU), after two warm-up steps. The rows' shares are of the summed self time of all ops."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    model = create_bench_model(name, img_size).to(dev).train()
+    step = _train_step_fn(model, batch_size, img_size, dev, amp_dtype(amp))
+    step()
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == 'cuda' else [])
+    with profile(activities=activities) as prof:
+        step()
+        _sync(dev)
+    key = 'self_cuda_time_total' if dev.type == 'cuda' else 'self_cpu_time_total'
+    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    total = sum(getattr(e, key) for e in events)
+    events.sort(key=lambda e: getattr(e, key), reverse=True)
+    return [ProfileRow(e.key, getattr(e, key) / 1e3, getattr(e, key) / total, e.count) for e in events[:top]]
+
+
+def format_profile(name: str, rows: Sequence[ProfileRow]) -> str:
+    """One model's profile as a markdown table (op, self ms, share of the step, calls)."""
+    lines = [f'**{name}**', '', '| op | self time (ms) | share | calls |', '|---|---|---|---|']
+    lines += [f'| `{r.op}` | {r.self_ms:.0f} | {100 * r.share:.1f}% | {r.calls} |' for r in rows]
+    return '\n'.join(lines)
 
 
 def amp_dtype(amp: Optional[str]):
@@ -371,10 +409,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also write the table with its date / commit / torch / CPU header into this markdown '
                              'file, between the markers of --block (replaced in place)')
     parser.add_argument('--block', default='default', help='name of the generated block in --markdown')
+    parser.add_argument('--profile', type=int, default=0, metavar='TOP',
+                        help='instead of the comparison: profile one training step (--train-batch-size) of every '
+                             'model and baseline and list its TOP operators by self time')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
 
 
+def _profile_main(args: argparse.Namespace) -> int:
+    import timm
+    import torch
+    names = list(args.baselines) + [m for m in args.models if m not in args.baselines]
+    tables = []
+    for name in names:
+        _log(f'profiling a training step of {name}', args.quiet)
+        rows = profile_train_step(name, args.train_batch_size, args.img_size, args.device, args.amp, args.threads,
+                                  args.profile)
+        tables.append(format_profile(name, rows))
+        print(tables[-1] + '\n')
+    header = (f"{time.strftime('%Y-%m-%d')}, commit {git_commit()}, torch {torch.__version__}, "
+              f"timm {timm.__version__}, CPU: {cpu_model()}, {os.cpu_count()} cores; device {args.device}; "
+              f"one training step, train_batch_size={args.train_batch_size}, img_size={args.img_size}, "
+              f"threads={args.threads}, amp={args.amp}; top {args.profile} ops by self time")
+    if args.markdown:
+        write_markdown_block(args.markdown, header + '\n\n' + '\n\n'.join(tables) + '\n', args.block,
+                             command=_command_line(args))
+        print(f'wrote block {args.block} of {args.markdown}')
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.profile > 0:
+        return _profile_main(args)
     results = run_bench(
         models=args.models, baselines=args.baselines, batch_size=args.batch_size,
         train_batch_size=args.train_batch_size, img_size=args.img_size, rounds=args.rounds,

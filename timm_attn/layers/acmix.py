@@ -15,7 +15,12 @@ Exact rewrite of the official module (same state_dict: ``conv1/2/3`` = q/k/v, ``
 ``dep_conv``, ``rate1``, ``rate2``), computed without its 49-fold ``unfold`` copies:
 - q . pe_i is the same for every key of a query and cancels in the softmax, so it is dropped and
   the keys become k - pe (one map, padded once); the [-1, 1] grid is cached per size / device / dtype.
-- the window loop is ``sliding_window_attention`` (offset loop on strided views, custom backward).
+- eager float32 / float64 (eval and training): query tiles and their key regions are gathered from qkv with
+  precomputed indices and attended by one ``scaled_dot_product_attention`` masked to each query's window (its
+  backward keeps no attention weights); in CPU training qkv is channels_last, where oneDNN's backward of the
+  conv path's grouped conv is an order of magnitude faster than on NCHW maps.
+- half dtypes, TorchScript and compiled graphs: ``sliding_window_attention`` (offset loop on strided views,
+  custom backward).
 Beyond the official code (which fails there): any dtype (fp16 / bf16 autocast), odd sizes with
 stride 2 (output ceil(H / s), as the conv path), and maps not larger than the reflection padding
 (3 for a 7 x 7 window): the reflection is continued periodically (``mirror_pad``) and a 1-pixel
@@ -61,11 +66,12 @@ def _attention_tile(h: int, w: int, stride: int) -> int:
 def _gather_indices(
         h: int, w: int, stride: int, kernel: int, tile: int, nh: int, d: int, channels_last: bool,
         device: torch.device,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Flat indices into one image's qkv (d, 3 * nh, H * W) (channel c * 3nh + t * nh + head) for the gather attention:
-    q (nh, tiles, T*T, d), k and v (nh, tiles, R*R, d), and the output (nh * d * Ho * Wo) into
-    the attention result (nh, tiles, T*T, d). Key positions of the reflection-padded map are mapped back to their
-    source pixel (mirror-periodic, as ``mirror_pad``); tiles past the map edge repeat valid pixels (cropped)."""
+    q (nh, tiles, T*T, d), k and v (nh, tiles, R*R, d), the output (nh * d * Ho * Wo) into
+    the attention result (nh, tiles, T*T, d), and the key pixels (tiles * R*R) into the H * W map. Key positions of the
+    reflection-padded map are mapped back to their source pixel (mirror-periodic, as ``mirror_pad``); tiles past the
+    map edge repeat valid pixels (cropped)."""
     with torch.inference_mode(False):
         hw = h * w
         ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
@@ -102,7 +108,7 @@ def _gather_indices(
         else:
             heads, ch = heads.view(nh, 1, 1, 1), ch.view(1, d, 1, 1)
         idx_o = ((heads * (th * tw) + tile_of) * (tile * tile) + in_tile) * d + ch
-        return tuple(i.to(device) for i in (idx_q, idx_k, idx_v, idx_o.reshape(-1)))
+        return tuple(i.to(device) for i in (idx_q, idx_k, idx_v, idx_o.reshape(-1), k_pos.reshape(-1)))
 
 
 def shift_kernels(out_chs: int, kernel_size: int, device=None, dtype=None) -> torch.Tensor:
@@ -242,7 +248,15 @@ class ACmix(nn.Module):
         weight = torch.cat([self.conv1.weight, self.conv2.weight, self.conv3.weight]).view(3 * nh, d, -1)
         weight = (weight * qkv_scale.unsqueeze(-1)).transpose(0, 1).reshape(3 * nh * d, -1)
         bias = (torch.cat([b1, b2, b3]).view(3 * nh, d) * qkv_scale).t().reshape(-1)
-        qkv = pointwise_conv(x, weight, bias)  # (B, d * 3head, H, W)
+        nchw_out = False
+        if not torch.jit.is_scripting() and self._train_channels_last(x):
+            # NHWC qkv in CPU training: oneDNN's grouped-conv backward below is an order of magnitude faster on
+            # channels_last maps, and the gather attention reads either layout
+            # (the copy after the matmul: a linear over permuted x would store an NHWC copy of x for backward)
+            qkv = pointwise_conv(x, weight, bias).contiguous(memory_format=torch.channels_last)
+            nchw_out = x.is_contiguous()
+        else:
+            qkv = pointwise_conv(x, weight, bias)  # (B, d * 3head, H, W)
         # conv path: dep_conv(fc(.)) is one grouped conv of the 3head maps of each channel c (fc folded into
         # dep_conv: W[o, j] = sum_i W_dep[o, i] W_fc[i, j]), rate2 and the undone q scale folded in
         kk = self.kernel_conv * self.kernel_conv
@@ -255,8 +269,8 @@ class ACmix(nn.Module):
             pe = self.conv_p(position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
         else:
             if self._use_gather_attention(qkv):
-                out_att = self._gather_attention(qkv)
-                return out.addcmul_(out_att, self.rate1.to(out.dtype))
+                out = out.addcmul_(self._gather_attention(qkv), self.rate1.to(out.dtype))
+                return out.contiguous() if nchw_out else out
             pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype))
         out_att = self._attention(qkv, pe)
         return torch.addcmul(out, out_att, self.rate1)
@@ -278,41 +292,54 @@ class ACmix(nn.Module):
         return out.reshape(b, self.out_chs, out.shape[-2], out.shape[-1])  # channel head * d + c
 
     @torch.jit.unused
+    def _train_channels_last(self, x: torch.Tensor) -> bool:
+        """qkv in channels_last: eager CPU training in float32 / float64 (the layout of the gather attention)."""
+        return x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and torch.is_grad_enabled() \
+            and not torch.compiler.is_compiling() and (x.requires_grad or self.conv1.weight.requires_grad)
+
+    @torch.jit.unused
     def _use_gather_attention(self, qkv: torch.Tensor) -> bool:
-        """The gather path overwrites k in qkv, which the conv path saves for backward whenever any weight
-        (fc, dep_conv, rate2 too, not only the projections) needs a gradient: only without autograd recording."""
-        if qkv.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
-            return False
-        # qkv.requires_grad: the input or conv1/2/3 need a gradient
-        return not torch.is_grad_enabled() or not (qkv.requires_grad or any(p.requires_grad for p in self.parameters()))
+        """The gather attention (fused ``scaled_dot_product_attention``) runs eagerly in float32 / float64, in eval
+        and in training; half dtypes and compiled graphs take ``sliding_window_attention``."""
+        return qkv.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling()
 
     @torch.jit.unused
     def _gather_attention(self, qkv: torch.Tensor) -> torch.Tensor:
-        """Inference attention (B, out, Ho, Wo) in the layout of qkv (NCHW or channels_last): tiles of
-        queries / key regions gathered from qkv with one precomputed index each (reflection, stride and tiling
-        in the index), one fused ``scaled_dot_product_attention`` masked to each query's window (same softmax as
-        ``sliding_window_attention``). Overwrites k in qkv."""
+        """Attention (B, out, Ho, Wo) in the layout of qkv (NCHW or channels_last): tiles of queries / key regions
+        gathered from qkv with one precomputed index each (reflection, stride and tiling in the index), one fused
+        ``scaled_dot_product_attention`` masked to each query's window (same softmax as ``sliding_window_attention``).
+
+        Without autograd recording the keys k - pe are formed in place in qkv (overwriting k). With autograd qkv is
+        left intact (the conv path saves it for backward whenever any of its weights needs a gradient, not only the
+        projections) and pe is gathered and subtracted per key tile; backward is SDPA's (it keeps q, k, v tiles, the
+        output and the log-sum-exp, never the (T*T, R*R) weights) and the gathers' index-add."""
         b, _, h, w = qkv.shape
         nh, d = self.head, self.head_dim
         channels_last = qkv.is_contiguous(memory_format=torch.channels_last) and not qkv.is_contiguous()
         pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype)).to(qkv.dtype)
         pe = pe.view(d, 1, h * w)
-        if channels_last:
-            flat = qkv.permute(0, 2, 3, 1).reshape(b, -1)  # a view: (B, H * W * d * 3head)
-            flat.view(b, h * w, d, 3, nh)[:, :, :, 1].sub_(pe.permute(2, 0, 1))  # keys k - pe (see _attention)
-        else:
-            flat = qkv.contiguous().view(b, -1)
-            flat.view(b, d, 3, nh, h * w)[:, :, 1].sub_(pe)
+        in_place = not torch.is_grad_enabled() or not (
+            qkv.requires_grad or any(p.requires_grad for p in self.parameters()))
+        flat = qkv.permute(0, 2, 3, 1).reshape(b, -1) if channels_last else qkv.contiguous().view(b, -1)
+        if in_place:  # keys k - pe (see _attention); flat is a view of qkv
+            if channels_last:
+                flat.view(b, h * w, d, 3, nh)[:, :, :, 1].sub_(pe.permute(2, 0, 1))
+            else:
+                flat.view(b, d, 3, nh, h * w)[:, :, 1].sub_(pe)
         tile = _attention_tile(h, w, self.stride)
-        idx_q, idx_k, idx_v, idx_o = _gather_indices(
+        idx_q, idx_k, idx_v, idx_o, key_pixels = _gather_indices(
             h, w, self.stride, self.kernel_att, tile, nh, d, channels_last, qkv.device)
         span = idx_k.shape[2]
         q = flat.index_select(1, idx_q.view(-1)).view(-1, tile * tile, d)
-        k = flat.index_select(1, idx_k.view(-1)).view(-1, span, d)
+        k = flat.index_select(1, idx_k.view(-1))
+        if not in_place:
+            pe_keys = pe.view(d, h * w).t().index_select(0, key_pixels)  # (tiles * R*R, d)
+            k = k.view(b, nh, -1) - pe_keys.reshape(1, 1, -1)
+        k = k.view(-1, span, d)
         v = flat.index_select(1, idx_v.view(-1)).view(-1, span, d)
         inside = _tile_mask(tile, self.kernel_att, self.stride, q.dtype, q.device) == 0  # (T*T, R*R) windows
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=inside, scale=1.0)  # (B * head * tiles, T*T, d)
-        out = out.view(b, -1).index_select(1, idx_o)
+        out = out.reshape(b, -1).index_select(1, idx_o)
         ho, wo = (h - 1) // self.stride + 1, (w - 1) // self.stride + 1
         if channels_last:
             return out.view(b, ho, wo, self.out_chs).permute(0, 3, 1, 2)
