@@ -56,3 +56,29 @@ def test_fixed_input_size_models_are_built_for_the_bench_size():
     from timm_attn.bench import create_bench_model
     assert create_bench_model('test_vit', img_size=32).patch_embed.img_size == (32, 32)
     assert create_bench_model('test_resnet', img_size=32).num_classes == 1000  # no img_size argument for a CNN
+
+
+def test_repeated_runs_report_ranges(tmp_path):
+    doc = tmp_path / 'ranges.md'
+    assert cli.main(['bench', *TINY, '--repeat', '2', '--out', str(tmp_path / 'out'), '--markdown', str(doc)]) == 0
+    text = doc.read_text()
+    assert '--repeat 2' in text and 'repeat=2' in text and 'ranges over the runs' in text
+    table = [line for line in text.splitlines() if line.startswith('|')]
+    assert table[0] == '| model | train step (s) | train samples/s | train x | memory x | eval img/s | eval x |'
+    base = table[2].split(' | ')
+    assert base[0] == '| test_resnet (baseline)' and base[3] == '1.00' and base[6].rstrip(' |') == '1.00'
+    vit = table[3].split(' | ')
+    assert vit[0] == '| test_vit' and all(float(v) > 0 for v in vit[1].split('-'))
+
+
+def test_profile_lists_the_top_ops_of_a_training_step(tmp_path):
+    doc = tmp_path / 'profile.md'
+    assert cli.main(['bench', '--models', 'test_vit', '--baselines', 'test_resnet', '--img-size', '32',
+                     '--train-batch-size', '2', '--profile', '3', '--quiet', '--markdown', str(doc)]) == 0
+    text = doc.read_text()
+    assert 'top 3 ops by self time' in text and '--profile 3' in text
+    for name in ('test_resnet', 'test_vit'):
+        table = [r for r in text.split(f'**{name}**')[1].strip().split('\n\n')[0].splitlines() if r.startswith('|')]
+        assert table[0] == '| op | self time (ms) | share | calls |' and len(table) == 5
+        shares = [float(row.split(' | ')[2].rstrip('%')) for row in table[2:]]
+        assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100.0

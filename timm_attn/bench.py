@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Sequence
 
 from .flops import count_gmacs
 
-__all__ = ['BenchResult', 'ProfileRow', 'amp_dtype', 'create_bench_model', 'format_profile', 'profile_train_step',
-           'run_bench', 'format_markdown', 'markdown_report', 'write_markdown_block', 'main']
+__all__ = ['BenchResult', 'ProfileRow', 'amp_dtype', 'create_bench_model', 'format_profile', 'format_ranges',
+           'profile_train_step', 'run_bench', 'format_markdown', 'markdown_report', 'write_markdown_block', 'main']
 
 PAPER_RESNETS = {'resnet26_paper': (1, 2, 4, 1), 'resnet38_paper': (2, 3, 5, 2)}
 DEFAULT_BASELINES = ('resnet26_paper',)
@@ -300,6 +300,32 @@ def format_markdown(results: Sequence[BenchResult], drop_empty: bool = False) ->
     return '\n'.join(lines)
 
 
+def _span(values: Sequence[float], fmt: str = '.2f') -> str:
+    lo, hi = min(values), max(values)
+    return f'{lo:{fmt}}' if f'{lo:{fmt}}' == f'{hi:{fmt}}' else f'{lo:{fmt}}-{hi:{fmt}}'
+
+
+def format_ranges(runs: Sequence[Sequence[BenchResult]], train_batch_size: int) -> str:
+    """Several whole runs of one comparison as one table: per model the range (min-max) over the runs of each
+    run's median training step, its training throughput (samples/s) and its ratios to the first baseline (training
+    time, peak memory, eval throughput)."""
+    lines = ['| model | train step (s) | train samples/s | train x | memory x | eval img/s | eval x |',
+             '|---|---|---|---|---|---|---|']
+    for i, first in enumerate(runs[0]):
+        rs = [run[i] for run in runs]
+        refs = [run[0] for run in runs]
+        step = [r.train_step_s for r in rs]
+        lines.append('| ' + ' | '.join([
+            first.model + (' (baseline)' if first.baseline else ''),
+            _span(step), _span([train_batch_size / t for t in step], '.1f'),
+            _span([r.train_step_s / b.train_step_s for r, b in zip(rs, refs)]),
+            _span([r.train_peak_mb / b.train_peak_mb for r, b in zip(rs, refs)]),
+            _span([r.infer_img_s for r in rs], '.1f'),
+            _span([r.infer_img_s / b.infer_img_s for r, b in zip(rs, refs)]),
+        ]) + ' |')
+    return '\n'.join(lines)
+
+
 def git_commit(path: Optional[str] = None) -> str:
     """Short hash of the checkout holding ``path`` (default: this package), or 'unknown' (not a git checkout,
     no git)."""
@@ -409,6 +435,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also write the table with its date / commit / torch / CPU header into this markdown '
                              'file, between the markers of --block (replaced in place)')
     parser.add_argument('--block', default='default', help='name of the generated block in --markdown')
+    parser.add_argument('--repeat', type=int, default=1, metavar='N',
+                        help='run the whole comparison N times and report each ratio as its range over the runs')
     parser.add_argument('--profile', type=int, default=0, metavar='TOP',
                         help='instead of the comparison: profile one training step (--train-batch-size) of every '
                              'model and baseline and list its TOP operators by self time')
@@ -440,14 +468,31 @@ def _profile_main(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     if args.profile > 0:
         return _profile_main(args)
-    results = run_bench(
-        models=args.models, baselines=args.baselines, batch_size=args.batch_size,
-        train_batch_size=args.train_batch_size, img_size=args.img_size, rounds=args.rounds,
-        train_rounds=args.train_rounds, threads=args.threads, device=args.device, amp=args.amp,
-        compile=args.compile, measure_memory=not args.no_memory, train=not args.no_train, quiet=args.quiet)
+    if args.repeat < 1:
+        raise SystemExit(f'--repeat must be >= 1, got {args.repeat}')
+    runs = []
+    for i in range(args.repeat):
+        if args.repeat > 1:
+            _log(f'run {i + 1}/{args.repeat}', args.quiet)
+        runs.append(run_bench(
+            models=args.models, baselines=args.baselines, batch_size=args.batch_size,
+            train_batch_size=args.train_batch_size, img_size=args.img_size, rounds=args.rounds,
+            train_rounds=args.train_rounds, threads=args.threads, device=args.device, amp=args.amp,
+            compile=args.compile, measure_memory=not args.no_memory, train=not args.no_train, quiet=args.quiet))
+    results = runs[-1]
     settings = dict(device=args.device, threads=args.threads, batch_size=args.batch_size,
                     train_batch_size=args.train_batch_size, img_size=args.img_size, amp=args.amp,
                     compile=args.compile, rounds=args.rounds, train_rounds=args.train_rounds)
+    if args.repeat > 1:
+        settings['repeat'] = args.repeat
+        table = format_ranges(runs, args.train_batch_size)
+        print(table)
+        if args.markdown:
+            report = markdown_report(results, settings).split('\n\n')[0]  # the header line
+            write_markdown_block(args.markdown, f'{report}; ranges over the runs\n\n{table}\n', args.block,
+                                 command=_command_line(args))
+            print(f'wrote block {args.block} of {args.markdown}')
+        return 0
     print(format_console(results))
     for path in write_outputs(results, args.out, settings):
         print(f'wrote {path}')
