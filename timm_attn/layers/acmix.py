@@ -292,10 +292,15 @@ class ACmix(nn.Module):
         return out.reshape(b, self.out_chs, out.shape[-2], out.shape[-1])  # channel head * d + c
 
     @torch.jit.unused
+    def _records_autograd(self, x: torch.Tensor) -> bool:
+        """Autograd records this call: the input or any weight needs a gradient."""
+        return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+
+    @torch.jit.unused
     def _train_channels_last(self, x: torch.Tensor) -> bool:
         """qkv in channels_last: eager CPU training in float32 / float64 (the layout of the gather attention)."""
-        return x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and torch.is_grad_enabled() \
-            and not torch.compiler.is_compiling() and (x.requires_grad or self.conv1.weight.requires_grad)
+        return x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) \
+            and not torch.compiler.is_compiling() and self._records_autograd(x)
 
     @torch.jit.unused
     def _use_gather_attention(self, qkv: torch.Tensor) -> bool:
@@ -318,8 +323,7 @@ class ACmix(nn.Module):
         channels_last = qkv.is_contiguous(memory_format=torch.channels_last) and not qkv.is_contiguous()
         pe = self.conv_p(self._position_grid(h, w, qkv.device, self.conv_p.weight.dtype)).to(qkv.dtype)
         pe = pe.view(d, 1, h * w)
-        in_place = not torch.is_grad_enabled() or not (
-            qkv.requires_grad or any(p.requires_grad for p in self.parameters()))
+        in_place = not self._records_autograd(qkv)
         flat = qkv.permute(0, 2, 3, 1).reshape(b, -1) if channels_last else qkv.contiguous().view(b, -1)
         if in_place:  # keys k - pe (see _attention); flat is a view of qkv
             if channels_last:
