@@ -300,12 +300,15 @@ class ACmix(nn.Module):
     def _train_channels_last(self, x: torch.Tensor) -> bool:
         """qkv in channels_last: eager CPU training in float32 / float64 (the layout of the gather attention)."""
         return x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) \
-            and not torch.compiler.is_compiling() and self._records_autograd(x)
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing() and self._records_autograd(x)
 
     @torch.jit.unused
     def _use_gather_attention(self, qkv: torch.Tensor) -> bool:
         """The gather attention (fused ``scaled_dot_product_attention``) runs eagerly in float32 / float64, in eval
-        and in training; half dtypes and compiled graphs take ``sliding_window_attention``."""
+        and in training; half dtypes, compiled graphs and traces that record autograd (torch.onnx's TorchScript
+        exporter: its gathers would bake in the traced batch) take ``sliding_window_attention``."""
+        if torch.jit.is_tracing() and self._records_autograd(qkv):
+            return False
         return qkv.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling()
 
     @torch.jit.unused
