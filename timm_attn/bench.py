@@ -36,7 +36,8 @@ from typing import Dict, List, Optional, Sequence
 from .flops import count_gmacs
 
 __all__ = ['BenchResult', 'ProfileRow', 'amp_dtype', 'create_bench_model', 'format_profile', 'format_ranges',
-           'profile_train_step', 'run_bench', 'format_markdown', 'markdown_report', 'write_markdown_block', 'main']
+           'profile_train_step', 'run_bench', 'format_markdown', 'markdown_report', 'run_header',
+           'write_markdown_block', 'main']
 
 PAPER_RESNETS = {'resnet26_paper': (1, 2, 4, 1), 'resnet38_paper': (2, 3, 5, 2)}
 DEFAULT_BASELINES = ('resnet26_paper',)
@@ -350,19 +351,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or 'unknown'
 
 
-def markdown_report(results: Sequence[BenchResult], settings: Dict[str, object]) -> str:
-    """The table headed by one line naming date, commit, torch / timm versions, CPU / GPU and settings."""
+def run_header(device: str, settings: Dict[str, object]) -> str:
+    """One line naming date, git commit, torch / timm versions, CPU, device (with the GPU's name) and ``settings``."""
     import timm
     import torch
-    device = str(settings.get('device', 'cpu'))
     if device.startswith('cuda') and torch.cuda.is_available():
         device = f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
+    return (f"{time.strftime('%Y-%m-%d')}, commit {git_commit()}, torch {torch.__version__}, "
+            f"timm {timm.__version__}, CPU: {cpu_model()}, {os.cpu_count()} cores; device {device}; "
+            + ', '.join(f'{k}={v}' for k, v in settings.items()))
+
+
+def markdown_report(results: Sequence[BenchResult], settings: Dict[str, object]) -> str:
+    """The table headed by ``run_header`` (the training settings left out of an eval-only run)."""
     trained = any(r.train_samples for r in results)
     shown = {k: v for k, v in settings.items()
              if k != 'device' and (trained or k not in ('train_batch_size', 'train_rounds'))}
-    header = (f"{time.strftime('%Y-%m-%d')}, commit {git_commit()}, torch {torch.__version__}, "
-              f"timm {timm.__version__}, CPU: {cpu_model()}, {os.cpu_count()} cores; device {device}; "
-              + ', '.join(f'{k}={v}' for k, v in shown.items()) + ('' if trained else '; eval only'))
+    header = run_header(str(settings.get('device', 'cpu')), shown) + ('' if trained else '; eval only')
     return f'{header}\n\n{format_markdown(results, drop_empty=True)}\n'
 
 
@@ -444,8 +449,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _profile_main(args: argparse.Namespace) -> int:
-    import timm
-    import torch
     names = list(args.baselines) + [m for m in args.models if m not in args.baselines]
     tables = []
     for name in names:
@@ -454,10 +457,9 @@ def _profile_main(args: argparse.Namespace) -> int:
                                   args.profile)
         tables.append(format_profile(name, rows))
         print(tables[-1] + '\n')
-    header = (f"{time.strftime('%Y-%m-%d')}, commit {git_commit()}, torch {torch.__version__}, "
-              f"timm {timm.__version__}, CPU: {cpu_model()}, {os.cpu_count()} cores; device {args.device}; "
-              f"one training step, train_batch_size={args.train_batch_size}, img_size={args.img_size}, "
-              f"threads={args.threads}, amp={args.amp}; top {args.profile} ops by self time")
+    header = run_header(args.device, dict(train_batch_size=args.train_batch_size, img_size=args.img_size,
+                                          threads=args.threads, amp=args.amp))
+    header += f'; one training step, top {args.profile} ops by self time'
     if args.markdown:
         write_markdown_block(args.markdown, header + '\n\n' + '\n\n'.join(tables) + '\n', args.block,
                              command=_command_line(args))
@@ -488,8 +490,8 @@ def main(args: argparse.Namespace) -> int:
         table = format_ranges(runs, args.train_batch_size)
         print(table)
         if args.markdown:
-            report = markdown_report(results, settings).split('\n\n')[0]  # the header line
-            write_markdown_block(args.markdown, f'{report}; ranges over the runs\n\n{table}\n', args.block,
+            header = run_header(args.device, {k: v for k, v in settings.items() if k != 'device'})
+            write_markdown_block(args.markdown, f'{header}; ranges over the runs\n\n{table}\n', args.block,
                                  command=_command_line(args))
             print(f'wrote block {args.block} of {args.markdown}')
         return 0
