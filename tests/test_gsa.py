@@ -77,6 +77,57 @@ def test_module_matches_loop_reference(kwargs, size, training):
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('recompute', [False, True])
+@pytest.mark.parametrize('lines_per_chunk', [1, 3, None])
+@pytest.mark.parametrize('size', [(5, 6), (7, 4), (1, 3)])
+def test_training_dense_axial_pass_equals_the_general_path(size, lines_per_chunk, recompute, monkeypatch):
+    """Eager training of the default positional attention runs ``_DenseAxialPass`` (logits remade per chunk of
+    lines in backward): outputs, gradients of the input and of every parameter (both tables included) and the
+    BatchNorm's running statistics equal those of the general path (``axial_positional_attention``), float64,
+    chunks of 1 / 3 lines (chunks straddling (image, head) groups) or the device's default."""
+    from timm_attn.layers import global_self_attention as gsa
+    if lines_per_chunk:
+        monkeypatch.setenv('TIMM_ATTN_CHUNK_NUMEL', str(lines_per_chunk * max(size) ** 2))
+    torch.manual_seed(7)
+    layers = [_layer(torch.float64, recompute=recompute).train() for _ in range(2)]
+    layers[1].load_state_dict(layers[0].state_dict())
+    x = torch.randn(3, 8, *size, dtype=torch.float64)
+    calls = []
+    apply = gsa._DenseAxialPass.apply
+    monkeypatch.setattr(gsa._DenseAxialPass, 'apply', lambda *args: calls.append(1) or apply(*args))
+    results = []
+    for layer, dense in zip(layers, (True, False)):
+        if not dense:
+            monkeypatch.setattr(GlobalSelfAttention, '_use_dense_axial_pass', lambda self, q, v: False)
+        xi = x.clone().requires_grad_()
+        out = layer(xi)
+        grad = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+        params = [xi] + list(layer.parameters())
+        results.append([out] + list(torch.autograd.grad((out * grad).sum(), params)) + list(layer.buffers()))
+        if dense:
+            assert len(calls) == (4 if recompute else 2)  # two axes (and their recomputation)
+    assert len(calls) == (4 if recompute else 2)
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
+
+
+def test_dense_axial_pass_is_not_taken_where_it_does_not_apply():
+    """Softmax, per-head tables, windows narrower than the map and autocast keep the general path."""
+    torch.manual_seed(8)
+    x = torch.randn(2, 8, 5, 6)
+    for kwargs in (dict(pos_softmax=True), dict(shared_pos_embed=False), dict(rel_pos_length=3)):
+        layer = _layer(recompute=False, **kwargs).train()
+        q, _, v = layer.project(x)
+        assert not layer._use_dense_axial_pass(q, v)
+    layer = _layer(recompute=False).train()
+    q, _, v = layer.project(x)
+    assert layer._use_dense_axial_pass(q, v)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not layer._use_dense_axial_pass(q, v)
+    with torch.no_grad():
+        assert not layer._use_dense_axial_pass(q, v)
+
+
 @pytest.mark.parametrize('chunk', [1, 3, 2 ** 19, None])
 @pytest.mark.parametrize('kwargs,size', CASES)
 def test_inference_path_matches_loop_reference(kwargs, size, chunk):

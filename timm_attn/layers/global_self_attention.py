@@ -38,6 +38,7 @@ from timm.layers import register_notrace_function, register_notrace_module, trun
 
 from ._ops import PointwiseConv2d, batch_norm_train, batchnorm_affine, chunk_size, is_plain_batchnorm, \
     pointwise_conv, recompute_in_backward
+from ._ops.caching import is_capturing
 
 __all__ = ['GlobalSelfAttention', 'content_attention', 'axial_positional_attention', 'relative_keys']
 
@@ -145,6 +146,47 @@ def _positional_dense(
     # rows: H lines of W pixels per group
     logits = torch.bmm(q_row.reshape(w, g * h, dk), keys_row)  # (W, g*H, W')
     return torch.bmm(norm.view(g * h, dv, w), logits.permute(1, 2, 0)).view(g, h, dv, w)
+
+
+class _DenseAxialPass(torch.autograd.Function):
+    """One whole-axis positional pass without softmax for training, keeping only its inputs: q (X, G, d_k)
+    (pixel major), v (G, d_v, X') and keys (X, d_k, X') from ``relative_keys`` give out (G, d_v, X) over G lines
+    of X pixels, out[l, :, a] = sum_a' (q[a, l] . keys[a, :, a']) v[l, :, a'].
+
+    The logits of a chunk of lines are made, used and dropped while they are in cache, in forward and again in
+    backward (one matmul more than storing them): stored for the whole batch they would be X times the size of
+    v, and reading them back from memory costs more than remaking them. With L = q . keys per line:
+        dv = g L,   dL = g^T v,   dq[a] = dL[a, :] keys[a]^T,   dkeys[a] = sum over lines of q[a]^T dL[a, :]."""
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, v: torch.Tensor, keys: torch.Tensor, chunk: int) -> torch.Tensor:
+        lines = q.shape[1]
+        out = q.new_empty((lines, v.shape[1], q.shape[0]))
+        for i in range(0, lines, chunk):
+            j = min(i + chunk, lines)
+            logits = torch.bmm(q[:, i:j], keys)  # (X, c, X')
+            torch.bmm(v[i:j], logits.permute(1, 2, 0), out=out[i:j])  # out^T = v L^T: (c, d_v, X)
+        ctx.save_for_backward(q, v, keys)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        q, v, keys = ctx.saved_tensors
+        chunk = ctx.chunk
+        lines = q.shape[1]
+        grad = grad.contiguous()
+        grad_q, grad_v, grad_keys = torch.empty_like(q), torch.empty_like(v), torch.zeros_like(keys)
+        keys_t = keys.transpose(1, 2)  # (X, X', d_k)
+        for i in range(0, lines, chunk):
+            j = min(i + chunk, lines)
+            logits = torch.bmm(q[:, i:j], keys)  # (X, c, X'), remade
+            torch.bmm(grad[i:j], logits.transpose(0, 1), out=grad_v[i:j])  # (c, d_v, X) @ (c, X, X')
+            grad_logits = torch.bmm(grad[i:j].transpose(1, 2), v[i:j]).transpose(0, 1).contiguous()  # (X, c, X')
+            grad_q[:, i:j] = torch.bmm(grad_logits, keys_t)
+            grad_keys += torch.bmm(q[:, i:j].transpose(1, 2), grad_logits)  # not baddbmm_: a loop of addmm on the CPU
+        return grad_q, grad_v, grad_keys, None
 
 
 @register_notrace_function  # branches on the map size: a leaf for torch.fx
@@ -270,6 +312,8 @@ class GlobalSelfAttention(nn.Module):
     def positional_branch(self, q: torch.Tensor, v: torch.Tensor, update_stats: bool = True) -> torch.Tensor:
         """Column-only attention -> BatchNorm -> row-only attention, (B, heads, d_v, H, W).
         ``update_stats=False``: a recomputation in training (the BatchNorm's running statistics stay)."""
+        if not torch.jit.is_scripting() and self._use_dense_axial_pass(q, v):
+            return self._positional_branch_dense(q, v, update_stats)
         b, n, dv, h, w = v.shape
         # columns: W lines of H pixels, (B, heads, W, H, d)
         col = axial_positional_attention(
@@ -284,6 +328,37 @@ class GlobalSelfAttention(nn.Module):
             q.permute(0, 1, 3, 4, 2), col.view(b, n, dv, h, w).permute(0, 1, 3, 4, 2), self.rel_pos_row,
             self.radius, self.pos_softmax)
         return row.permute(0, 1, 4, 2, 3)
+
+    @torch.jit.unused
+    def _use_dense_axial_pass(self, q: torch.Tensor, v: torch.Tensor) -> bool:
+        """Eager training in float32 / float64 of the default positional attention (whole axis, dense on both axes,
+        no softmax, shared tables) takes ``_DenseAxialPass``; compiled graphs, traces and autocast do not."""
+        return torch.is_grad_enabled() and not self.pos_softmax and self.rel_pos_col.dim() == 2 \
+            and 2 * self.radius + 1 >= max(v.shape[-2], v.shape[-1]) and v.dtype in (torch.float32, torch.float64) \
+            and q.dtype == v.dtype and self.rel_pos_col.dtype == v.dtype and not is_capturing() \
+            and not torch.is_autocast_enabled(v.device.type)
+
+    @torch.jit.unused
+    def _positional_branch_dense(self, q: torch.Tensor, v: torch.Tensor, update_stats: bool) -> torch.Tensor:
+        """``positional_branch`` through ``_DenseAxialPass`` (same function): each pass's q / v laid out once as
+        its lines, (B, heads, d_v, H, W)."""
+        b, n, dv, h, w = v.shape
+        dk = q.shape[2]
+        g = b * n
+        q = q.reshape(g, dk, h, w)
+        # columns: g * W lines of H pixels
+        q_col = q.permute(2, 0, 3, 1).reshape(h, g * w, dk)
+        v_col = v.reshape(g, dv, h, w).permute(0, 3, 1, 2).reshape(g * w, dv, h)
+        keys = relative_keys(self.rel_pos_col, h, self.radius)
+        col = _DenseAxialPass.apply(q_col, v_col, keys, chunk_size(h * h, v.device))
+        col = col.view(b, n, w, dv, h).permute(0, 1, 3, 4, 2).reshape(b, n * dv, h, w)
+        col = self._pos_norm_recomputed(col) if self.training and not update_stats else self.pos_norm(col)
+        # rows: g * H lines of W pixels
+        q_row = q.permute(3, 0, 2, 1).reshape(w, g * h, dk)
+        v_row = col.view(g, dv, h, w).permute(0, 2, 1, 3).reshape(g * h, dv, w)
+        keys = relative_keys(self.rel_pos_row, w, self.radius)
+        row = _DenseAxialPass.apply(q_row, v_row, keys, chunk_size(w * w, v.device))
+        return row.view(b, n, h, dv, w).permute(0, 1, 3, 2, 4)
 
     @torch.jit.unused
     def _pos_norm_recomputed(self, x: torch.Tensor) -> torch.Tensor:

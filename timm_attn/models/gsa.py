@@ -45,9 +45,10 @@ CIFAR variants at 32 with 100 classes), against the same-depth bottleneck ResNet
 (The secondary source's "50% of the parameters, 70% of the FLOPs" for GSA-ResNet-50 is not reached with
 these choices; the paper's own table was not available to check the choices against.)
 
-Training memory: each GSA module recomputes its interior in backward (``recompute=True``), keeping
-only its input; the whole-axis logits, B x heads x H x W x max(H, W) per axis, are the network's
-largest tensors at 56 x 56.
+Training memory: the whole-axis logits, B x heads x H x W x max(H, W) per axis, would be the network's
+largest tensors at 56 x 56; the positional passes never store them (they are remade in backward, see
+``timm_attn.layers.global_self_attention``). The GSA modules of the first two stages, whose maps are the
+largest, also recompute their interior in backward, keeping only their input (``recompute``, per stage).
 """
 import functools
 import math
@@ -229,7 +230,8 @@ class GSAResNet(ResNet):
         num_heads, key_ratio (d_k / d_v), rel_pos_length (odd L or None = whole axis), pos_softmax,
             shared_pos_embed, out_proj, norm_queries: the GSA modules' options
             (``timm_attn.layers.GlobalSelfAttention``).
-        recompute: GSA interiors recomputed in backward during training (memory; default True).
+        recompute: GSA interiors recomputed in backward during training: one flag for every stage, or one per
+            stage (default: the first two stages, the 56 x 56 and 28 x 28 maps at 224 px).
         avg_down: shortcut of downsampling blocks as 2x2 average pool -> 1x1 conv (default) or strided 1x1 conv.
         **kwargs: timm ``ResNet`` arguments (num_classes, in_chans, stem_type, global_pool, drop_rate,
             drop_path_rate, zero_init_last, ...).
@@ -247,7 +249,7 @@ class GSAResNet(ResNet):
             shared_pos_embed: bool = True,
             out_proj: bool = False,
             norm_queries: bool = False,
-            recompute: bool = True,
+            recompute: Union[bool, Sequence[bool]] = (True, True, False, False),
             avg_down: bool = True,
             in_chans: int = 3,
             device=None,
@@ -257,12 +259,18 @@ class GSAResNet(ResNet):
         dd = {'device': device, 'dtype': dtype}
         side = max(to_2tuple(img_size))
         stem_reduction = 1 if cifar_stem else 4
-        block_args = dict(key_ratio=key_ratio, gsa_args=dict(
+        recompute = (recompute,) * 4 if isinstance(recompute, bool) else tuple(recompute)
+        if len(recompute) != 4:
+            raise ValueError(f'recompute: one flag or one per stage (4), got {len(recompute)}')
+        gsa_args = dict(
             num_heads=num_heads, rel_pos_length=rel_pos_length, pos_softmax=pos_softmax,
-            shared_pos_embed=shared_pos_embed, out_proj=out_proj, norm_queries=norm_queries, recompute=recompute))
+            shared_pos_embed=shared_pos_embed, out_proj=out_proj, norm_queries=norm_queries)
         # stage i's output map at img_size: side / (stem_reduction * 2^i), rounded up as the pools do
         blocks = tuple(
-            _stage_block(max(1, math.ceil(side / (stem_reduction * 2 ** i))), **block_args) for i in range(4))
+            _stage_block(
+                max(1, math.ceil(side / (stem_reduction * 2 ** i))), key_ratio=key_ratio,
+                gsa_args=dict(gsa_args, recompute=bool(recompute[i])))
+            for i in range(4))
         super().__init__(blocks, list(layers), in_chans=in_chans, avg_down=avg_down, **dd, **kwargs)
         self.img_size = to_2tuple(img_size)
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
