@@ -148,45 +148,60 @@ def _positional_dense(
     return torch.bmm(norm.view(g * h, dv, w), logits.permute(1, 2, 0)).view(g, h, dv, w)
 
 
-class _DenseAxialPass(torch.autograd.Function):
-    """One whole-axis positional pass without softmax for training, keeping only its inputs: q (X, G, d_k)
-    (pixel major), v (G, d_v, X') and keys (X, d_k, X') from ``relative_keys`` give out (G, d_v, X) over G lines
-    of X pixels, out[l, :, a] = sum_a' (q[a, l] . keys[a, :, a']) v[l, :, a'].
+def _lines(q: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Maps q (g, d_k, A, X), v (g, d_v, A, X) (any strides) as g * A lines of X pixels, laid out for the matmuls
+    of ``_DenseAxialPass``: q (X, g * A, d_k) (pixel major), v (g * A, d_v, X)."""
+    g, dk, lines, size = q.shape
+    return (q.permute(3, 0, 2, 1).reshape(size, g * lines, dk),
+            v.permute(0, 2, 1, 3).reshape(g * lines, v.shape[1], size))
 
+
+class _DenseAxialPass(torch.autograd.Function):
+    """One whole-axis positional pass without softmax for training. q (g, d_k, A, X), v (g, d_v, A, X) (g groups
+    of A lines of X pixels, any strides: a column pass is the row pass of the transposed maps) and keys
+    (X, d_k, X') from ``relative_keys`` give out (g, d_v, A, X),
+    out[., :, l, a] = sum_a' (q[., :, l, a] . keys[a, :, a']) v[., :, l, a'].
+
+    Keeps only its inputs (q and v are maps the module keeps anyway); their line layouts are remade in backward.
     The logits of a chunk of lines are made, used and dropped while they are in cache, in forward and again in
-    backward (one matmul more than storing them): stored for the whole batch they would be X times the size of
-    v, and reading them back from memory costs more than remaking them. With L = q . keys per line:
+    backward (one matmul more than storing them): stored for the batch they would be X times the size of v,
+    and reading them back costs more than remaking them. With L = q . keys per line:
         dv = g L,   dL = g^T v,   dq[a] = dL[a, :] keys[a]^T,   dkeys[a] = sum over lines of q[a]^T dL[a, :]."""
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, v: torch.Tensor, keys: torch.Tensor, chunk: int) -> torch.Tensor:
-        lines = q.shape[1]
-        out = q.new_empty((lines, v.shape[1], q.shape[0]))
-        for i in range(0, lines, chunk):
-            j = min(i + chunk, lines)
-            logits = torch.bmm(q[:, i:j], keys)  # (X, c, X')
-            torch.bmm(v[i:j], logits.permute(1, 2, 0), out=out[i:j])  # out^T = v L^T: (c, d_v, X)
+        g, dv, lines, size = v.shape
+        q_lines, v_lines = _lines(q, v)
+        n = q_lines.shape[1]
+        out = v_lines.new_empty((n, dv, size))
+        for i in range(0, n, chunk):
+            j = min(i + chunk, n)
+            logits = torch.bmm(q_lines[:, i:j], keys)  # (X, c, X')
+            torch.bmm(v_lines[i:j], logits.permute(1, 2, 0), out=out[i:j])  # out^T = v L^T: (c, d_v, X)
         ctx.save_for_backward(q, v, keys)
         ctx.chunk = chunk
-        return out
+        return out.view(g, lines, dv, size).transpose(1, 2)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         q, v, keys = ctx.saved_tensors
         chunk = ctx.chunk
-        lines = q.shape[1]
-        grad = grad.contiguous()
-        grad_q, grad_v, grad_keys = torch.empty_like(q), torch.empty_like(v), torch.zeros_like(keys)
+        g, dv, lines, size = v.shape
+        q_lines, v_lines = _lines(q, v)
+        grad = grad.transpose(1, 2).reshape(g * lines, dv, size).contiguous()  # (g * A, d_v, X); e.g. expanded
+        n = q_lines.shape[1]
+        grad_q, grad_v, grad_keys = torch.empty_like(q_lines), torch.empty_like(v_lines), torch.zeros_like(keys)
         keys_t = keys.transpose(1, 2)  # (X, X', d_k)
-        for i in range(0, lines, chunk):
-            j = min(i + chunk, lines)
-            logits = torch.bmm(q[:, i:j], keys)  # (X, c, X'), remade
+        for i in range(0, n, chunk):
+            j = min(i + chunk, n)
+            logits = torch.bmm(q_lines[:, i:j], keys)  # (X, c, X'), remade
             torch.bmm(grad[i:j], logits.transpose(0, 1), out=grad_v[i:j])  # (c, d_v, X) @ (c, X, X')
-            grad_logits = torch.bmm(grad[i:j].transpose(1, 2), v[i:j]).transpose(0, 1).contiguous()  # (X, c, X')
-            grad_q[:, i:j] = torch.bmm(grad_logits, keys_t)
-            grad_keys += torch.bmm(q[:, i:j].transpose(1, 2), grad_logits)  # not baddbmm_: a loop of addmm on the CPU
-        return grad_q, grad_v, grad_keys, None
+            grad_logits = torch.bmm(grad[i:j].transpose(1, 2), v_lines[i:j]).transpose(0, 1).contiguous()
+            grad_q[:, i:j] = torch.bmm(grad_logits, keys_t)  # (X, c, d_k)
+            grad_keys += torch.bmm(q_lines[:, i:j].transpose(1, 2), grad_logits)  # not baddbmm_: a loop of addmm
+        return (grad_q.view(size, g, lines, -1).permute(1, 3, 2, 0), grad_v.view(g, lines, dv, size).transpose(1, 2),
+                grad_keys, None)
 
 
 @register_notrace_function  # branches on the map size: a leaf for torch.fx
@@ -340,25 +355,19 @@ class GlobalSelfAttention(nn.Module):
 
     @torch.jit.unused
     def _positional_branch_dense(self, q: torch.Tensor, v: torch.Tensor, update_stats: bool) -> torch.Tensor:
-        """``positional_branch`` through ``_DenseAxialPass`` (same function): each pass's q / v laid out once as
-        its lines, (B, heads, d_v, H, W)."""
+        """``positional_branch`` through ``_DenseAxialPass`` (same function), (B, heads, d_v, H, W)."""
         b, n, dv, h, w = v.shape
-        dk = q.shape[2]
-        g = b * n
-        q = q.reshape(g, dk, h, w)
-        # columns: g * W lines of H pixels
-        q_col = q.permute(2, 0, 3, 1).reshape(h, g * w, dk)
-        v_col = v.reshape(g, dv, h, w).permute(0, 3, 1, 2).reshape(g * w, dv, h)
+        q = q.reshape(b * n, -1, h, w)
+        # columns: the row pass of the transposed maps, g * W lines of H pixels
         keys = relative_keys(self.rel_pos_col, h, self.radius)
-        col = _DenseAxialPass.apply(q_col, v_col, keys, chunk_size(h * h, v.device))
-        col = col.view(b, n, w, dv, h).permute(0, 1, 3, 4, 2).reshape(b, n * dv, h, w)
+        col = _DenseAxialPass.apply(
+            q.transpose(2, 3), v.reshape(b * n, dv, h, w).transpose(2, 3), keys, chunk_size(h * h, v.device))
+        col = col.transpose(2, 3).reshape(b, n * dv, h, w)
         col = self._pos_norm_recomputed(col) if self.training and not update_stats else self.pos_norm(col)
         # rows: g * H lines of W pixels
-        q_row = q.permute(3, 0, 2, 1).reshape(w, g * h, dk)
-        v_row = col.view(g, dv, h, w).permute(0, 2, 1, 3).reshape(g * h, dv, w)
         keys = relative_keys(self.rel_pos_row, w, self.radius)
-        row = _DenseAxialPass.apply(q_row, v_row, keys, chunk_size(w * w, v.device))
-        return row.view(b, n, h, dv, w).permute(0, 1, 3, 2, 4)
+        row = _DenseAxialPass.apply(q, col.view(b * n, dv, h, w), keys, chunk_size(w * w, v.device))
+        return row.view(b, n, dv, h, w)
 
     @torch.jit.unused
     def _pos_norm_recomputed(self, x: torch.Tensor) -> torch.Tensor:
