@@ -479,6 +479,18 @@ def test_recompute_in_training_matches_the_plain_path():
         torch.testing.assert_close(dict(recomputed.named_buffers())[name], buf)
 
 
+def test_recompute_per_stage():
+    """Default: the first two stages recompute (the largest maps); one flag sets every stage; a wrong count is
+    refused."""
+    flags = lambda m: [[b.attn.recompute for b in s] for s in (m.layer1, m.layer2, m.layer3, m.layer4)]
+    assert flags(timm.create_model('gsa_resnet26')) == [[True], [True, True], [False] * 4, [False]]
+    assert flags(timm.create_model('gsa_resnet26', recompute=False)) == [[False], [False] * 2, [False] * 4, [False]]
+    assert flags(timm.create_model('gsa_resnet26', recompute=(False, True, True, False))) == \
+        [[False], [True] * 2, [True] * 4, [False]]
+    with pytest.raises(ValueError, match='one per stage'):
+        timm.create_model('gsa_resnet26', recompute=(True, False))
+
+
 def test_torchscript_and_fx():
     torch.manual_seed(6)
     layer = _layer(rel_pos_length=3, qkv_bias=True).eval()
