@@ -126,6 +126,10 @@ def test_dense_axial_pass_is_not_taken_where_it_does_not_apply():
         assert not layer._use_dense_axial_pass(q, v)
     with torch.no_grad():
         assert not layer._use_dense_axial_pass(q, v)
+    meta = GlobalSelfAttention(8, 8, num_heads=2, max_size=6, device='meta').train()  # no autocast state on 'meta'
+    q, _, v = meta.project(torch.empty(2, 8, 5, 6, device='meta'))
+    assert not meta._use_dense_axial_pass(q, v)
+    assert meta(torch.empty(2, 8, 5, 6, device='meta')).shape == (2, 8, 5, 6)
 
 
 @pytest.mark.parametrize('chunk', [1, 3, 2 ** 19, None])

@@ -346,9 +346,11 @@ class GlobalSelfAttention(nn.Module):
 
     @torch.jit.unused
     def _use_dense_axial_pass(self, q: torch.Tensor, v: torch.Tensor) -> bool:
-        """Eager training in float32 / float64 of the default positional attention (whole axis, dense on both axes,
-        no softmax, shared tables) takes ``_DenseAxialPass``; compiled graphs, traces and autocast do not."""
-        return torch.is_grad_enabled() and not self.pos_softmax and self.rel_pos_col.dim() == 2 \
+        """Eager training in float32 / float64 on the CPU or CUDA of the default positional attention (whole axis,
+        dense on both axes, no softmax, shared tables) takes ``_DenseAxialPass``; compiled graphs, traces, autocast
+        and other devices (e.g. 'meta', which has no autocast state to ask) do not."""
+        return torch.is_grad_enabled() and v.device.type in ('cpu', 'cuda') and not self.pos_softmax \
+            and self.rel_pos_col.dim() == 2 \
             and 2 * self.radius + 1 >= max(v.shape[-2], v.shape[-1]) and v.dtype in (torch.float32, torch.float64) \
             and q.dtype == v.dtype and self.rel_pos_col.dtype == v.dtype and not is_capturing() \
             and not torch.is_autocast_enabled(v.device.type)
