@@ -349,11 +349,17 @@ class GlobalSelfAttention(nn.Module):
         """Eager training in float32 / float64 on the CPU or CUDA of the default positional attention (whole axis,
         dense on both axes, no softmax, shared tables) takes ``_DenseAxialPass``; compiled graphs, traces, autocast
         and other devices (e.g. 'meta', which has no autocast state to ask) do not."""
-        return torch.is_grad_enabled() and v.device.type in ('cpu', 'cuda') and not self.pos_softmax \
-            and self.rel_pos_col.dim() == 2 \
-            and 2 * self.radius + 1 >= max(v.shape[-2], v.shape[-1]) and v.dtype in (torch.float32, torch.float64) \
+        return torch.is_grad_enabled() and v.device.type in ('cpu', 'cuda') and self._default_positional(v) \
+            and v.dtype in (torch.float32, torch.float64) \
             and q.dtype == v.dtype and self.rel_pos_col.dtype == v.dtype and not is_capturing() \
             and not torch.is_autocast_enabled(v.device.type)
+
+    @torch.jit.unused
+    def _default_positional(self, x: torch.Tensor) -> bool:
+        """The default positional attention on maps of x's size: whole axis (dense on both axes), no softmax,
+        tables shared by the heads. The fast paths (``_DenseAxialPass``, ``_attention_inference``) need it."""
+        return not self.pos_softmax and self.rel_pos_col.dim() == 2 \
+            and 2 * self.radius + 1 >= max(x.shape[-2], x.shape[-1])
 
     @torch.jit.unused
     def _positional_branch_dense(self, q: torch.Tensor, v: torch.Tensor, update_stats: bool) -> torch.Tensor:
@@ -396,8 +402,7 @@ class GlobalSelfAttention(nn.Module):
     def _use_inference_path(self, x: torch.Tensor) -> bool:
         """Eval mode without autograd, default positional attention: whole axis (dense on both axes), no
         softmax, shared tables, a BatchNorm with running statistics (an affine map) between the axes."""
-        return not self.training and not torch.is_grad_enabled() and not self.pos_softmax \
-            and self.rel_pos_col.dim() == 2 and 2 * self.radius + 1 >= max(x.shape[-2], x.shape[-1]) \
+        return not self.training and not torch.is_grad_enabled() and self._default_positional(x) \
             and self.pos_norm.running_var is not None and self.pos_norm.running_mean is not None \
             and is_plain_batchnorm(self.pos_norm) \
             and not torch.compiler.is_compiling()
