@@ -118,6 +118,22 @@ def _reference_relative_attention(layer: RelativeSelfAttention, x: torch.Tensor)
     return layer.proj((attn @ v).transpose(1, 2).reshape(n, length, heads * d))
 
 
+@pytest.mark.parametrize('pool_type', ['max', 'avg'])
+def test_token_pool_equals_nchw_pool(pool_type):
+    """The 2x2 pool of (N, H, W, C) tokens: the stock NCHW pool's values and gradients, token layout kept."""
+    from timm_attn.layers._ops import pool_2x2_nhwc
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 8, 5).relu_().round_().requires_grad_()  # ties inside the windows
+    pool = torch.nn.functional.max_pool2d if pool_type == 'max' else torch.nn.functional.avg_pool2d
+    want = pool(x.detach().permute(0, 3, 1, 2).contiguous().requires_grad_(), 2, 2)
+    got = pool_2x2_nhwc(x, pool_type)
+    assert got.shape == (2, 3, 4, 5)
+    torch.testing.assert_close(got, want.permute(0, 2, 3, 1), rtol=0, atol=0)
+    g = torch.randn_like(got)
+    grad_want = torch.autograd.grad(want, want.grad_fn.next_functions[0][0].variable, g.permute(0, 3, 1, 2))[0]
+    torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], grad_want.permute(0, 2, 3, 1), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize('grid', [(3, 5), (4, 4)])
 def test_relative_attention_matches_formula_fused_and_not(grid):
     torch.manual_seed(0)

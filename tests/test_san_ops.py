@@ -20,6 +20,22 @@ GEOMETRIES = [  # (k, stride, dilation, H, W)
 ]
 
 
+@pytest.mark.parametrize('size', [(8, 6), (2, 2), (7, 9), (3, 4)])
+def test_max_pool_2x2_equals_max_pool2d_values_and_gradients(size):
+    """Strided maxima without autograd, the stock kernel under autograd: same values, and the same gradient
+    as ``F.max_pool2d`` also where a window holds tied maxima (ReLU zeros, repeated values)."""
+    from timm_attn.layers import max_pool_2x2
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *size).relu_().round_().requires_grad_()  # many ties inside the windows
+    want = torch.nn.functional.max_pool2d(x, 2, 2)
+    with torch.no_grad():
+        assert torch.equal(max_pool_2x2(x), want)
+    got = max_pool_2x2(x)
+    assert torch.equal(got, want)
+    g = torch.randn_like(want)
+    assert torch.equal(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0])
+
+
 @pytest.mark.parametrize('k,s,d,h,w', GEOMETRIES)
 def test_aggregation_matches_unfold_reference(k, s, d, h, w):
     g = torch.Generator().manual_seed(k * 100 + s * 10 + d)

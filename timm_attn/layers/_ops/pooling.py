@@ -1,9 +1,10 @@
-"""CPU-fast pooling drop-ins (same values as the stock kernels) and the strided-view 2x2 pools of CoAtNet.
+"""CPU-fast pooling drop-ins (same values as the stock kernels) and the 2x2 pools of CoAtNet.
 
-On the CPU, ``F.max_pool2d`` / ``F.avg_pool2d`` on NCHW maps go through a path that is slower than a few
-elementwise maxima / sums of strided views of the map. These drop-ins take the views on the CPU (where the
-conditions below hold) and the stock kernels elsewhere, with the interface of their ``torch.nn`` counterparts.
-Measurements belong in docs/performance.md.
+On the CPU without autograd, ``F.max_pool2d`` / ``F.avg_pool2d`` on NCHW maps go through a path that is slower
+than a few elementwise maxima / sums of strided views of the map. Under autograd it is the other way round:
+the views' backward writes a zero-filled full-size gradient per view, the stock backward one. These drop-ins
+take the views on the CPU without autograd (where the conditions below hold) and the stock kernels elsewhere,
+with the interface of their ``torch.nn`` counterparts. Measurements belong in docs/performance.md.
 """
 import torch
 import torch.fx
@@ -20,8 +21,11 @@ __all__ = [
 @register_notrace_function
 @torch.fx.wrap  # a leaf in every FX trace, also when called from a plain function of this module
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
-    """``F.max_pool2d(x, 2, 2)`` (floor mode): odd last rows / columns are dropped."""
-    if x.device.type != 'cpu':
+    """``F.max_pool2d(x, 2, 2)`` (floor mode): odd last rows / columns are dropped. The maxima of strided views
+    only without autograd on the CPU: under autograd the stock kernel, whose backward scatters into one buffer
+    through its indices (the views' backward zero-fills and adds a full-size gradient per view) and routes a
+    tie to one input, as ``nn.MaxPool2d`` does."""
+    if x.device.type != 'cpu' or torch.is_grad_enabled():
         return F.max_pool2d(x, 2, 2)
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     x = x[..., :h, :w]
@@ -100,7 +104,9 @@ def pool_2x2_nchw(x: torch.Tensor, pool_type: str) -> torch.Tensor:
 
 
 def pool_2x2_nhwc(x: torch.Tensor, pool_type: str) -> torch.Tensor:
-    """2x2 stride-2 'max' or 'avg' pooling of (N, H, W, C) tokens (even H, W), without a permute to NCHW."""
-    n, h, w, c = x.shape
-    x = x.reshape(n, h // 2, 2, w // 2, 2, c)  # (N, H/2, 2, W/2, 2, C): 2x2 windows in dims 2 and 4
-    return x.amax((2, 4)) if pool_type == 'max' else x.mean((2, 4))
+    """2x2 stride-2 'max' or 'avg' pooling of (N, H, W, C) tokens (even H, W). The permuted view is a
+    channels_last NCHW map, which the stock kernels pool in place of memory (no copy either way), forward and
+    backward, faster than a reduction over the strided window dims of the token tensor."""
+    x = x.permute(0, 3, 1, 2)
+    x = F.max_pool2d(x, 2, 2) if pool_type == 'max' else F.avg_pool2d(x, 2, 2)
+    return x.permute(0, 2, 3, 1)
