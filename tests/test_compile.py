@@ -135,9 +135,47 @@ def test_compiled_training_equals_eager_float64(name):
     assert out < 1e-8 and grad < 1e-8 and buf < 1e-8, (out, grad, buf)
 
 
+def compare_compiled_training_float32(name, backend):
+    """(output and worst buffer difference, and per parameter (gradient difference, rounding noise)) of one
+    compiled float32 training step from eager, relative as in ``compare_compiled_training``. The rounding noise of
+    a gradient is its difference between two eager steps that sum in different orders (one thread, and the
+    default threads)."""
+    side = FAMILIES[name]
+    eager = _model(name, torch.float32).train()
+    compiled = copy.deepcopy(eager)
+    reordered = copy.deepcopy(eager)
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(1))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _train_step(reordered, x)
+    finally:
+        torch.set_num_threads(threads)
+    torch._dynamo.reset()
+    ref = _train_step(eager, x)
+    out = _train_step(torch.compile(compiled, backend=backend), x)
+
+    def rel(a, b, floor=0.):
+        return ((a - b).abs().max() / max(b.abs().max().item(), floor, 1e-300)).item()
+
+    gmax = max(p.grad.abs().max().item() for p in eager.parameters() if p.grad is not None)
+    grads = {}
+    for (pname, e), c, r in zip(eager.named_parameters(), compiled.parameters(), reordered.parameters()):
+        if e.grad is not None:
+            assert c.grad is not None, pname
+            grads[pname] = (rel(c.grad, e.grad, 1e-6 * gmax), rel(r.grad, e.grad, 1e-6 * gmax))
+    buffers = [rel(c.float(), e.float(), 1e-6) for e, c in zip(eager.buffers(), compiled.buffers())]
+    return rel(out, ref), max(buffers), grads
+
+
 @pytest.mark.slow
 @needs_inductor_opt_in
 @pytest.mark.parametrize('name', ['san10_patchwise', 'acmix_resnet26', 'gsa_resnet26'])
 def test_compiled_training_equals_eager_float32(name):
-    out, grad, buf = compare_compiled_training(name, torch.float32, 'inductor')
-    assert out < 1e-4 and grad < 1e-3 and buf < 1e-4, (out, grad, buf)
+    """inductor, float32: outputs and buffers within 1e-4 of eager; each gradient within 1e-3 of eager's, or within
+    10 times its rounding noise. A gradient that is a sum cancelling to almost nothing (the bias of ACmix's
+    position conv, which cancels in p_i - p_j) moves by ~1e-2 of its size with the order of the sums alone."""
+    out, buf, grads = compare_compiled_training_float32(name, 'inductor')
+    assert out < 1e-4 and buf < 1e-4, (out, buf)
+    off = {k: v for k, v in grads.items() if v[0] > max(1e-3, 10 * v[1])}
+    assert not off, off
