@@ -89,25 +89,43 @@ def _train_step(model, x):
     return out.detach()
 
 
-def compare_compiled_training(name, dtype, backend):
-    """(output, worst gradient, worst buffer) relative differences of one compiled training step from eager."""
+def _rel(a, b, floor=0.):
+    return ((a - b).abs().max() / max(b.abs().max().item(), floor, 1e-300)).item()
+
+
+def compare_compiled_training(name, dtype, backend, noise=False):
+    """One training step, compiled and eager: (output difference, worst buffer difference, {parameter: (gradient
+    difference, rounding noise)}), relative to eager. With ``noise``, a gradient's rounding noise is its largest
+    difference from eager's in two eager steps that sum in other orders (on one thread, and on a channels_last
+    input); else 0."""
     side = FAMILIES[name]
     eager = _model(name, dtype).train()
     compiled = copy.deepcopy(eager)
     x = torch.randn(2, 3, side, side, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    reordered = []
+    if noise:
+        one_thread, channels_last = copy.deepcopy(eager), copy.deepcopy(eager)
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)
+            _train_step(one_thread, x)
+        finally:
+            torch.set_num_threads(threads)
+        _train_step(channels_last, x.contiguous(memory_format=torch.channels_last))
+        reordered = [dict(one_thread.named_parameters()), dict(channels_last.named_parameters())]
     torch._dynamo.reset()
     ref = _train_step(eager, x)
     out = _train_step(torch.compile(compiled, backend=backend), x)
 
-    def rel(a, b, floor=0.):
-        return ((a - b).abs().max() / max(b.abs().max().item(), floor, 1e-300)).item()
-
-    gmax = max(p.grad.abs().max().item() for p in eager.parameters() if p.grad is not None)
-    grads = [rel(c.grad, e.grad, 1e-6 * gmax) for e, c in zip(eager.parameters(), compiled.parameters())
-             if e.grad is not None]
-    assert all(c.grad is not None for e, c in zip(eager.parameters(), compiled.parameters()) if e.grad is not None)
-    buffers = [rel(c.float(), e.float(), 1e-6) for e, c in zip(eager.buffers(), compiled.buffers())]
-    return rel(out, ref), max(grads), max(buffers)
+    floor = 1e-6 * max(p.grad.abs().max().item() for p in eager.parameters() if p.grad is not None)
+    grads = {}
+    for (pname, e), c in zip(eager.named_parameters(), compiled.parameters()):
+        if e.grad is not None:
+            assert c.grad is not None, pname
+            grads[pname] = (_rel(c.grad, e.grad, floor),
+                            max([_rel(r[pname].grad, e.grad, floor) for r in reordered], default=0.))
+    buffers = [_rel(c.float(), e.float(), 1e-6) for e, c in zip(eager.buffers(), compiled.buffers())]
+    return _rel(out, ref), max(buffers), grads
 
 
 @pytest.mark.parametrize('name', ['gsa_resnet26', pytest.param('acmix_resnet26', marks=pytest.mark.slow),
@@ -115,7 +133,8 @@ def compare_compiled_training(name, dtype, backend):
                                   pytest.param('san10_pairwise', marks=pytest.mark.slow)])
 def test_compiled_training_equals_eager_aot(name):
     """dynamo + AOT autograd (the graph and its backward, without inductor's kernels): float64, to 1e-10."""
-    out, grad, buf = compare_compiled_training(name, torch.float64, 'aot_eager')
+    out, buf, grads = compare_compiled_training(name, torch.float64, 'aot_eager')
+    grad = max(g for g, _ in grads.values())
     assert out < 1e-10 and grad < 1e-10 and buf < 1e-10, (out, grad, buf)
 
 
@@ -131,45 +150,9 @@ needs_inductor_opt_in = pytest.mark.skipif(
 @pytest.mark.parametrize('name', list(FAMILIES))
 def test_compiled_training_equals_eager_float64(name):
     """inductor, float64: compiled training agrees with eager to 1e-8."""
-    out, grad, buf = compare_compiled_training(name, torch.float64, 'inductor')
+    out, buf, grads = compare_compiled_training(name, torch.float64, 'inductor')
+    grad = max(g for g, _ in grads.values())
     assert out < 1e-8 and grad < 1e-8 and buf < 1e-8, (out, grad, buf)
-
-
-def compare_compiled_training_float32(name, backend):
-    """(output and worst buffer difference, and per parameter (gradient difference, rounding noise)) of one
-    compiled float32 training step from eager, relative as in ``compare_compiled_training``. The rounding noise of
-    a gradient is its largest difference from eager's in two eager steps that sum in other orders: on one thread,
-    and on a channels_last input."""
-    side = FAMILIES[name]
-    eager = _model(name, torch.float32).train()
-    compiled = copy.deepcopy(eager)
-    one_thread = copy.deepcopy(eager)
-    channels_last = copy.deepcopy(eager)
-    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(1))
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        _train_step(one_thread, x)
-    finally:
-        torch.set_num_threads(threads)
-    _train_step(channels_last, x.contiguous(memory_format=torch.channels_last))
-    torch._dynamo.reset()
-    ref = _train_step(eager, x)
-    out = _train_step(torch.compile(compiled, backend=backend), x)
-
-    def rel(a, b, floor=0.):
-        return ((a - b).abs().max() / max(b.abs().max().item(), floor, 1e-300)).item()
-
-    gmax = max(p.grad.abs().max().item() for p in eager.parameters() if p.grad is not None)
-    grads = {}
-    for (pname, e), c, r1, r2 in zip(eager.named_parameters(), compiled.parameters(), one_thread.parameters(),
-                                     channels_last.parameters()):
-        if e.grad is not None:
-            assert c.grad is not None, pname
-            noise = max(rel(r1.grad, e.grad, 1e-6 * gmax), rel(r2.grad, e.grad, 1e-6 * gmax))
-            grads[pname] = (rel(c.grad, e.grad, 1e-6 * gmax), noise)
-    buffers = [rel(c.float(), e.float(), 1e-6) for e, c in zip(eager.buffers(), compiled.buffers())]
-    return rel(out, ref), max(buffers), grads
 
 
 @pytest.mark.slow
@@ -180,7 +163,7 @@ def test_compiled_training_equals_eager_float32(name):
     10 times its rounding noise. Gradients that are sums cancelling to a small part of their terms move by
     1e-3 to 1e-2 of their size with the order of the sums alone (acmix_resnet26: the bias of the position conv,
     which cancels in p_i - p_j, and the scalars rate1 / rate2 and conv3.bias on a channels_last input)."""
-    out, buf, grads = compare_compiled_training_float32(name, 'inductor')
+    out, buf, grads = compare_compiled_training(name, torch.float32, 'inductor', noise=True)
     assert out < 1e-4 and buf < 1e-4, (out, buf)
     off = {k: v for k, v in grads.items() if v[0] > max(1e-3, 10 * v[1])}
     assert not off, off
