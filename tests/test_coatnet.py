@@ -125,12 +125,13 @@ def test_token_pool_equals_nchw_pool(pool_type):
     torch.manual_seed(0)
     x = torch.randn(2, 6, 8, 5).relu_().round_().requires_grad_()  # ties inside the windows
     pool = torch.nn.functional.max_pool2d if pool_type == 'max' else torch.nn.functional.avg_pool2d
-    want = pool(x.detach().permute(0, 3, 1, 2).contiguous().requires_grad_(), 2, 2)
+    x_nchw = x.detach().permute(0, 3, 1, 2).contiguous().requires_grad_()
+    want = pool(x_nchw, 2, 2)
     got = pool_2x2_nhwc(x, pool_type)
     assert got.shape == (2, 3, 4, 5)
     torch.testing.assert_close(got, want.permute(0, 2, 3, 1), rtol=0, atol=0)
     g = torch.randn_like(got)
-    grad_want = torch.autograd.grad(want, want.grad_fn.next_functions[0][0].variable, g.permute(0, 3, 1, 2))[0]
+    grad_want = torch.autograd.grad(want, x_nchw, g.permute(0, 3, 1, 2))[0]
     torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], grad_want.permute(0, 2, 3, 1), rtol=0, atol=0)
 
 
